@@ -1,0 +1,4 @@
+"""Modality plugins. Importing this package registers every built-in plugin."""
+
+from tasks import common  # noqa: F401
+from tasks import synthetic  # noqa: F401

@@ -1,0 +1,17 @@
+"""Keras layers of the engine. They use only `keras.ops`, so they run on any Keras backend."""
+
+from tlbkit.layers.attention_block import AttentionBlock
+from tlbkit.layers.classification_head import ClassificationHead
+from tlbkit.layers.lstm_encoder import LSTMEncoder
+from tlbkit.layers.tlb_cell import TLBCell
+from tlbkit.layers.tlb_encoder import TLBEncoder
+from tlbkit.layers.transformer_encoder import TransformerEncoder
+
+__all__ = [
+    "AttentionBlock",
+    "ClassificationHead",
+    "LSTMEncoder",
+    "TLBCell",
+    "TLBEncoder",
+    "TransformerEncoder",
+]

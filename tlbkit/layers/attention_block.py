@@ -1,0 +1,317 @@
+"""Pre-LayerNorm attention + feed-forward block, used for self- and cross-attention."""
+
+import math
+
+import keras
+from keras import ops
+
+from tlbkit.api_export import tlbkit_export
+from tlbkit.layers import checks
+
+NORM_MODES = ("pre", "qkv")
+
+
+def standardize(x, epsilon):
+    """LayerNorm without the affine part, computed in float32."""
+    x32 = ops.cast(x, "float32")
+    mean = ops.mean(x32, axis=-1, keepdims=True)
+    centered = x32 - mean
+    variance = ops.mean(ops.square(centered), axis=-1, keepdims=True)
+    return ops.cast(centered * ops.rsqrt(variance + epsilon), x.dtype)
+
+
+def apply_keep_mask(x, keep, rate):
+    """Inverted dropout with a precomputed boolean keep-mask."""
+    scale = ops.cast(1.0 / (1.0 - rate), x.dtype)
+    return ops.where(keep, x * scale, ops.zeros_like(x))
+
+
+@tlbkit_export("tlbkit.layers.AttentionBlock")
+class AttentionBlock(keras.layers.Layer):
+    """Pre-LayerNorm multi-head attention with residual, then a feed-forward block.
+
+    `y = x + MHA(LN(x), LN(c)); out = y + FFN(LN(y))` where `c` is `x` itself
+    (self-attention) or a context sequence (cross-attention). The LayerNorm affine
+    parameters are folded into the query/key/value projection at call time, so
+    the fused path does one matmul for Q, K and V in self-attention.
+
+    Two normalisation layouts are supported:
+    - `"pre"`: one LayerNorm on the queries and, in cross-attention, one on the
+      context (the usual pre-LN Transformer).
+    - `"qkv"`: three LayerNorms, one each for query, key and value inputs, as
+      the keras-io "When Recurrence meets Transformers" example does.
+
+    Dropout can be driven by precomputed boolean keep-masks (`attention_noise`,
+    `ffn_noise`); this is how the recurrent encoder runs dropout inside a
+    backend loop without carrying random-generator state through it.
+
+    Args:
+        dim: int. Width of the token vectors (input and output).
+        num_heads: int. Number of attention heads. Defaults to `1`.
+        key_dim: int. Width of each head. Defaults to `dim // num_heads`.
+        ffn_ratio: float. Hidden width of the feed-forward block as a multiple of
+            `dim`. Defaults to `4`.
+        dropout: float. Dropout after the feed-forward block. Defaults to `0.0`.
+        attention_dropout: float. Dropout on the attention probabilities.
+            Defaults to `0.0`.
+        norm_mode: str. `"pre"` or `"qkv"` (see above). Defaults to `"pre"`.
+        cross_attention: bool. Whether the block will be called with a context.
+            Only changes the weights in `"pre"` mode (adds the context
+            LayerNorm). Defaults to `False`.
+        norm_epsilon: float. LayerNorm epsilon. Defaults to `1e-5`.
+        gelu_approximate: bool. Tanh approximation of GELU. Defaults to `False`.
+        **kwargs: forwarded to `keras.layers.Layer`.
+
+    Call arguments:
+        inputs: (B, Q, dim) tensor, the queries and residual stream.
+        context: optional (B, K, dim) tensor. Keys/values; `None` means
+            self-attention.
+        context_mask: optional (B, K) boolean tensor, `True` for real tokens.
+        attention_noise: optional (B, H, Q, K) boolean keep-mask.
+        ffn_noise: optional (B, Q, dim) boolean keep-mask.
+        training: bool. Dropout is applied only when `True`.
+        return_attention_scores: bool. Also return the (B, H, Q, K) probabilities.
+
+    Example:
+    >>> block = AttentionBlock(dim=16, num_heads=2)
+    >>> block(keras.random.normal((2, 5, 16))).shape
+    (2, 5, 16)
+    """
+
+    def __init__(
+        self,
+        dim,
+        num_heads=1,
+        key_dim=None,
+        ffn_ratio=4,
+        dropout=0.0,
+        attention_dropout=0.0,
+        norm_mode="pre",
+        cross_attention=False,
+        norm_epsilon=1e-5,
+        gelu_approximate=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        checks.positive_int("dim", dim)
+        checks.positive_int("num_heads", num_heads)
+        if key_dim is None:
+            checks.divisible("dim", dim, "num_heads", num_heads)
+            key_dim = dim // num_heads
+        checks.positive_int("key_dim", key_dim)
+        checks.positive_number("ffn_ratio", ffn_ratio)
+        checks.rate("dropout", dropout)
+        checks.rate("attention_dropout", attention_dropout)
+        checks.one_of("norm_mode", norm_mode, NORM_MODES)
+        self.dim = dim
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.ffn_ratio = ffn_ratio
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.norm_mode = norm_mode
+        self.cross_attention = cross_attention
+        self.norm_epsilon = norm_epsilon
+        self.gelu_approximate = gelu_approximate
+        self.ffn_dim = int(round(dim * ffn_ratio))
+        self.seed_generator = keras.random.SeedGenerator()
+        self.supports_masking = False
+
+    # === Weights ===
+    def build(self, inputs_shape=None):
+        width = self.num_heads * self.key_dim
+        # In "pre" mode: row 0 normalises queries (and keys/values in
+        # self-attention), row 1 the context in cross-attention. In "qkv"
+        # mode: rows 0, 1, 2 normalise query, key and value inputs.
+        if self.norm_mode == "qkv":
+            num_norms = 3
+        else:
+            num_norms = 2 if self.cross_attention else 1
+        self.norm_scale = self.add_weight(
+            name="norm_scale", shape=(num_norms, self.dim), initializer="ones"
+        )
+        self.norm_shift = self.add_weight(
+            name="norm_shift", shape=(num_norms, self.dim), initializer="zeros"
+        )
+        self.qkv_kernel = self.add_weight(
+            name="qkv_kernel",
+            shape=(self.dim, 3, width),
+            initializer="glorot_uniform",
+        )
+        self.qkv_bias = self.add_weight(
+            name="qkv_bias", shape=(3, width), initializer="zeros"
+        )
+        self.output_kernel = self.add_weight(
+            name="output_kernel", shape=(width, self.dim), initializer="glorot_uniform"
+        )
+        self.output_bias = self.add_weight(
+            name="output_bias", shape=(self.dim,), initializer="zeros"
+        )
+        self.ffn_norm_scale = self.add_weight(
+            name="ffn_norm_scale", shape=(self.dim,), initializer="ones"
+        )
+        self.ffn_norm_shift = self.add_weight(
+            name="ffn_norm_shift", shape=(self.dim,), initializer="zeros"
+        )
+        self.ffn_kernel_1 = self.add_weight(
+            name="ffn_kernel_1", shape=(self.dim, self.ffn_dim), initializer="glorot_uniform"
+        )
+        self.ffn_bias_1 = self.add_weight(
+            name="ffn_bias_1", shape=(self.ffn_dim,), initializer="zeros"
+        )
+        self.ffn_kernel_2 = self.add_weight(
+            name="ffn_kernel_2", shape=(self.ffn_dim, self.dim), initializer="glorot_uniform"
+        )
+        self.ffn_bias_2 = self.add_weight(
+            name="ffn_bias_2", shape=(self.dim,), initializer="zeros"
+        )
+        self.built = True
+
+    # === Helpers ===
+    def _norm_rows(self, rows):
+        """Scale/shift rows (m, dim) for the requested projections."""
+        scale = ops.stack([self.norm_scale[i] for i in rows], axis=0)
+        shift = ops.stack([self.norm_shift[i] for i in rows], axis=0)
+        return scale, shift
+
+    def _project(self, normed, parts, rows):
+        """`LN_j(x) @ W_j + b_j` for each part j, folded into one matmul.
+
+        Args:
+            normed: (..., dim) standardized input.
+            parts: list of projection indices (0=query, 1=key, 2=value).
+            rows: list of LayerNorm rows, one per part.
+        """
+        kernel = self.qkv_kernel
+        bias = self.qkv_bias
+        if parts != [0, 1, 2]:
+            kernel = ops.stack([kernel[:, p, :] for p in parts], axis=1)
+            bias = ops.stack([bias[p] for p in parts], axis=0)
+        scale, shift = self._norm_rows(rows)
+        # kernel: (dim, m, width); scale/shift: (m, dim).
+        folded_kernel = kernel * ops.expand_dims(ops.transpose(scale), -1)
+        folded_bias = bias + ops.einsum("md,dmw->mw", shift, kernel)
+        width = self.num_heads * self.key_dim
+        m = len(parts)
+        out = ops.matmul(normed, ops.reshape(folded_kernel, (self.dim, m * width)))
+        return out + ops.reshape(folded_bias, (m * width,))
+
+    def _split_heads(self, x):
+        # (B, T, H*Dk) -> (B, H, T, Dk)
+        shape = ops.shape(x)
+        x = ops.reshape(x, (shape[0], shape[1], self.num_heads, self.key_dim))
+        return ops.transpose(x, (0, 2, 1, 3))
+
+    def _attend(self, q, k, v, context_mask, attention_noise, training):
+        width = self.num_heads * self.key_dim
+        scale = 1.0 / math.sqrt(self.key_dim)
+        if self.num_heads == 1:
+            scores = ops.matmul(q, ops.swapaxes(k, -1, -2))[:, None]
+        else:
+            q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
+            scores = ops.matmul(q, ops.swapaxes(k, -1, -2))
+        scores = ops.cast(scores, "float32") * scale
+        if context_mask is not None:
+            bias = (1.0 - ops.cast(context_mask, "float32")) * -1e9
+            scores = scores + bias[:, None, None, :]
+        probs = ops.softmax(scores, axis=-1)
+        probs_c = ops.cast(probs, q.dtype)
+        if training and self.attention_dropout > 0:
+            if attention_noise is None:
+                probs_c = keras.random.dropout(
+                    probs_c, self.attention_dropout, seed=self.seed_generator
+                )
+            else:
+                probs_c = apply_keep_mask(probs_c, attention_noise, self.attention_dropout)
+        if self.num_heads == 1:
+            out = ops.matmul(probs_c[:, 0], v)
+        else:
+            out = ops.matmul(probs_c, v)  # (B, H, Q, Dk)
+            out = ops.transpose(out, (0, 2, 1, 3))
+            shape = ops.shape(out)
+            out = ops.reshape(out, (shape[0], shape[1], width))
+        return out, probs
+
+    def noise_shapes(self, batch_size, query_length, key_length):
+        """Shapes of the keep-masks this block consumes for one application."""
+        shapes = {}
+        if self.attention_dropout > 0:
+            shapes["attention"] = (batch_size, self.num_heads, query_length, key_length)
+        if self.dropout > 0:
+            shapes["ffn"] = (batch_size, query_length, self.dim)
+        return shapes
+
+    # === Forward ===
+    def call(
+        self,
+        inputs,
+        context=None,
+        context_mask=None,
+        attention_noise=None,
+        ffn_noise=None,
+        training=None,
+        return_attention_scores=False,
+    ):
+        width = self.num_heads * self.key_dim
+        x = inputs
+        normed_x = standardize(x, self.norm_epsilon)
+        if context is None:
+            rows = [0, 1, 2] if self.norm_mode == "qkv" else [0, 0, 0]
+            qkv = self._project(normed_x, [0, 1, 2], rows)
+            q = qkv[..., :width]
+            k = qkv[..., width : 2 * width]
+            v = qkv[..., 2 * width :]
+        else:
+            if self.norm_mode == "pre" and not self.cross_attention:
+                raise ValueError(
+                    f"AttentionBlock '{self.name}' was built with "
+                    "cross_attention=False but called with a context. Pass "
+                    "cross_attention=True to create the context LayerNorm."
+                )
+            normed_c = standardize(context, self.norm_epsilon)
+            q = self._project(normed_x, [0], [0])
+            kv_rows = [1, 2] if self.norm_mode == "qkv" else [1, 1]
+            kv = self._project(normed_c, [1, 2], kv_rows)
+            k = kv[..., :width]
+            v = kv[..., width:]
+        attended, probs = self._attend(
+            q, k, v, context_mask, attention_noise, training
+        )
+        x = x + ops.matmul(attended, self.output_kernel) + self.output_bias
+        # Feed-forward block.
+        # The FFN LayerNorm's affine part is folded into the first kernel.
+        kernel_1 = self.ffn_kernel_1 * ops.expand_dims(self.ffn_norm_scale, -1)
+        bias_1 = self.ffn_bias_1 + ops.matmul(self.ffn_norm_shift[None], self.ffn_kernel_1)[0]
+        h = ops.matmul(standardize(x, self.norm_epsilon), kernel_1) + bias_1
+        h = ops.gelu(h, approximate=self.gelu_approximate)
+        h = ops.matmul(h, self.ffn_kernel_2) + self.ffn_bias_2
+        if training and self.dropout > 0:
+            if ffn_noise is None:
+                h = keras.random.dropout(h, self.dropout, seed=self.seed_generator)
+            else:
+                h = apply_keep_mask(h, ffn_noise, self.dropout)
+        x = x + h
+        if return_attention_scores:
+            return x, probs
+        return x
+
+    def compute_output_shape(self, inputs_shape, *args, **kwargs):
+        return tuple(inputs_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "dim": self.dim,
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "ffn_ratio": self.ffn_ratio,
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "norm_mode": self.norm_mode,
+                "cross_attention": self.cross_attention,
+                "norm_epsilon": self.norm_epsilon,
+                "gelu_approximate": self.gelu_approximate,
+            }
+        )
+        return config

@@ -1,0 +1,298 @@
+"""The Temporal Latent Bottleneck cell: one chunk step of the fast and slow streams."""
+
+import keras
+from keras import ops
+
+from tlbkit.api_export import tlbkit_export
+from tlbkit.layers import checks
+from tlbkit.layers.attention_block import AttentionBlock
+
+LAYOUTS = ("paper", "seed")
+INITIAL_STATES = ("zeros", "learned")
+
+
+def _any(mask):
+    """(B, C) bool -> (B,) bool: chunk holds at least one real token."""
+    return ops.any(mask, axis=-1)
+
+
+@tlbkit_export("tlbkit.layers.TLBCell")
+class TLBCell(keras.layers.Layer):
+    """Reads one chunk of tokens into a small set of slow latent vectors.
+
+    Fast stream: `num_layers` self-attention blocks over the chunk's tokens; after
+    every `r`-th one a cross-attention block whose keys/values are the slow
+    state. Slow stream: a cross-attention block with the latents as queries and
+    the chunk's fast-stream output as keys/values (followed by its feed-forward
+    block). A chunk with no real token (all padding) leaves the state unchanged.
+
+    Two layouts:
+    - `"paper"`: the cross-attention blocks are separate weights, placed after
+      self-attention layers `r-1, 2r-1, ...` (Didolkar et al., 2022).
+    - `"seed"`: the keras-io example's perceptual module: for each layer `i` a
+      block, plus an extra block after it when `i % r == 0`; every block whose
+      position in that list is a multiple of `r` is applied twice, first as
+      self-attention, then (same weights) as cross-attention to the slow state.
+      With `num_layers=4, r=2` that is 6 blocks and 9 applications per chunk.
+
+    The steps before the first read of the slow state do not depend on it; the
+    encoder runs them for all chunks at once (`prefix`) and loops only over the
+    rest (`recurrent_step`). `call` runs both for a single chunk.
+
+    Args:
+        dim: int. Token and latent width.
+        num_heads: int. Attention heads. Defaults to `4`.
+        key_dim: int. Width per head. Defaults to `dim // num_heads`.
+        ffn_ratio: float. Feed-forward width as a multiple of `dim`. Defaults to `4`.
+        num_layers: int. Self-attention layers in the fast stream. Defaults to `4`.
+        r: int. A cross-attention (read of the slow state) every `r` layers.
+            Must be in `[1, num_layers]`. Defaults to `2`.
+        num_latents: int. Number of slow-stream vectors. Defaults to `8`.
+        dropout: float. Feed-forward dropout. Defaults to `0.1`.
+        attention_dropout: float. Dropout on attention probabilities. Defaults to `0.0`.
+        initial_state: str. `"zeros"` or `"learned"`. Defaults to `"zeros"`.
+        layout: str. `"paper"` or `"seed"`. Defaults to `"paper"`.
+        norm_mode: str. `"pre"` or `"qkv"`, see `AttentionBlock`. Defaults to `"pre"`.
+        read_slow: bool. Whether the fast stream reads the slow state (ablation
+            switch). Defaults to `True`.
+        gelu_approximate: bool. Tanh-approximate GELU. Defaults to `False`.
+        **kwargs: forwarded to `keras.layers.Layer`.
+
+    Call arguments:
+        tokens: (B, C, dim) tensor, one chunk.
+        state: (B, num_latents, dim) tensor, the slow state.
+        mask: optional (B, C) boolean tensor, `True` for real tokens.
+        training: bool.
+
+    Returns:
+        `(fast_outputs, new_state)`: (B, C, dim) and (B, num_latents, dim).
+
+    Reference: Didolkar et al., "Temporal Latent Bottleneck: Synthesis of Fast
+    and Slow Processing Mechanisms in Sequence Learning", NeurIPS 2022,
+    arXiv:2205.14794.
+    """
+
+    def __init__(
+        self,
+        dim,
+        num_heads=4,
+        key_dim=None,
+        ffn_ratio=4,
+        num_layers=4,
+        r=2,
+        num_latents=8,
+        dropout=0.1,
+        attention_dropout=0.0,
+        initial_state="zeros",
+        layout="paper",
+        norm_mode="pre",
+        read_slow=True,
+        gelu_approximate=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        checks.positive_int("dim", dim)
+        checks.positive_int("num_heads", num_heads)
+        if key_dim is None:
+            checks.divisible("dim", dim, "num_heads", num_heads)
+        checks.positive_int("num_layers", num_layers)
+        checks.in_range("r", r, 1, num_layers)
+        checks.positive_int("num_latents", num_latents)
+        checks.rate("dropout", dropout)
+        checks.rate("attention_dropout", attention_dropout)
+        checks.one_of("initial_state", initial_state, INITIAL_STATES)
+        checks.one_of("layout", layout, LAYOUTS)
+        self.dim = dim
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.ffn_ratio = ffn_ratio
+        self.num_layers = num_layers
+        self.r = r
+        self.num_latents = num_latents
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.initial_state = initial_state
+        self.layout = layout
+        self.norm_mode = norm_mode
+        self.read_slow = read_slow
+        self.gelu_approximate = gelu_approximate
+
+        # === Layers ===
+        def block(name, cross):
+            return AttentionBlock(
+                dim=dim,
+                num_heads=num_heads,
+                key_dim=key_dim,
+                ffn_ratio=ffn_ratio,
+                dropout=dropout,
+                attention_dropout=attention_dropout,
+                norm_mode=norm_mode,
+                cross_attention=cross,
+                gelu_approximate=gelu_approximate,
+                dtype=self.dtype_policy,
+                name=name,
+            )
+
+        # `schedule` lists (block index, "self" | "cross") in execution order.
+        self.fast_blocks = []
+        self.schedule = []
+        if layout == "paper":
+            for i in range(num_layers):
+                self.fast_blocks.append(block(f"fast_self_{i}", cross=False))
+            for i in range(num_layers):
+                self.schedule.append((i, "self"))
+                if read_slow and (i + 1) % r == 0:
+                    self.fast_blocks.append(block(f"fast_cross_{i}", cross=True))
+                    self.schedule.append((len(self.fast_blocks) - 1, "cross"))
+        else:
+            for i in range(num_layers):
+                self.fast_blocks.append(block(f"fast_{len(self.fast_blocks)}", cross=True))
+                if i % r == 0:
+                    self.fast_blocks.append(block(f"fast_{len(self.fast_blocks)}", cross=True))
+            for idx in range(len(self.fast_blocks)):
+                self.schedule.append((idx, "self"))
+                if read_slow and idx % r == 0:
+                    self.schedule.append((idx, "cross"))
+        self.slow_block = block("slow_cross", cross=True)
+        first_cross = [k for k, (_, kind) in enumerate(self.schedule) if kind == "cross"]
+        self.prefix_length = first_cross[0] if first_cross else len(self.schedule)
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def build(self, tokens_shape=None, state_shape=None):
+        chunk = (None, None, self.dim)
+        latents = (None, self.num_latents, self.dim)
+        for b in self.fast_blocks:
+            b.build(chunk)
+        self.slow_block.build(latents)
+        if self.initial_state == "learned":
+            self.learned_state = self.add_weight(
+                name="initial_state",
+                shape=(self.num_latents, self.dim),
+                initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            )
+        self.built = True
+
+    # === State ===
+    def get_initial_state(self, batch_size):
+        """The slow state before the first chunk: (batch_size, num_latents, dim)."""
+        if self.initial_state == "learned":
+            state = ops.cast(self.learned_state, self.compute_dtype)
+            return ops.broadcast_to(state[None], (batch_size, self.num_latents, self.dim))
+        return ops.zeros((batch_size, self.num_latents, self.dim), dtype=self.compute_dtype)
+
+    # === Dropout noise ===
+    def _application_shapes(self, batch, chunk, steps):
+        shapes = []
+        for idx, kind in steps:
+            key_len = self.num_latents if kind == "cross" else chunk
+            shapes.append(self.fast_blocks[idx].noise_shapes(batch, chunk, key_len))
+        shapes.append(self.slow_block.noise_shapes(batch, self.num_latents, chunk))
+        return shapes
+
+    def sample_noise(self, batch_size, chunk_size, num_chunks=None):
+        """Boolean keep-masks for the recurrent part of `num_chunks` steps.
+
+        Returns a list (one entry per block application after the prefix, plus
+        the slow update) of dicts of tensors with a leading `num_chunks` axis
+        (no leading axis when `num_chunks` is None), or None without dropout.
+        """
+        if self.dropout == 0 and self.attention_dropout == 0:
+            return None
+        steps = self.schedule[self.prefix_length :]
+        out = []
+        for shapes in self._application_shapes(batch_size, chunk_size, steps):
+            entry = {}
+            for key, shape in shapes.items():
+                rate = self.attention_dropout if key == "attention" else self.dropout
+                full = shape if num_chunks is None else (num_chunks,) + tuple(shape)
+                entry[key] = keras.random.uniform(full, seed=self.seed_generator) >= rate
+            out.append(entry)
+        return out
+
+    # === Forward ===
+    def _run_block(self, idx, kind, x, mask, state, noise, training):
+        noise = noise or {}
+        block = self.fast_blocks[idx]
+        if kind == "self":
+            return block(
+                x,
+                context_mask=mask,
+                attention_noise=noise.get("attention"),
+                ffn_noise=noise.get("ffn"),
+                training=training,
+            )
+        return block(
+            x,
+            context=state,
+            attention_noise=noise.get("attention"),
+            ffn_noise=noise.get("ffn"),
+            training=training,
+        )
+
+    def prefix(self, tokens, mask=None, training=None):
+        """The fast-stream steps before the first read of the slow state.
+
+        They do not depend on the state, so any batch of chunks can go through
+        at once: tokens (N, C, dim), mask (N, C).
+        """
+        x = tokens
+        for idx, kind in self.schedule[: self.prefix_length]:
+            x = self._run_block(idx, kind, x, mask, None, None, training)
+        return x
+
+    def recurrent_step(
+        self, tokens, state, mask=None, noise=None, training=None, return_attention_scores=False
+    ):
+        """The state-dependent rest of a chunk step, after `prefix`.
+
+        Returns `(fast_outputs, new_state)` and, if asked, the slow stream's
+        attention probabilities (B, heads, num_latents, C).
+        """
+        x = tokens
+        steps = self.schedule[self.prefix_length :]
+        noise = noise if noise is not None else [None] * (len(steps) + 1)
+        for k, (idx, kind) in enumerate(steps):
+            x = self._run_block(idx, kind, x, mask, state, noise[k], training)
+        slow_noise = noise[-1] or {}
+        updated, scores = self.slow_block(
+            state,
+            context=x,
+            context_mask=mask,
+            attention_noise=slow_noise.get("attention"),
+            ffn_noise=slow_noise.get("ffn"),
+            training=training,
+            return_attention_scores=True,
+        )
+        if mask is not None:
+            x = x * ops.cast(mask, x.dtype)[..., None]
+            keep = _any(mask)[:, None, None]
+            updated = ops.where(keep, updated, state)
+        if return_attention_scores:
+            return x, updated, scores
+        return x, updated
+
+    def call(self, tokens, state, mask=None, training=None):
+        x = self.prefix(tokens, mask, training=training)
+        return self.recurrent_step(x, state, mask, training=training)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "dim": self.dim,
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "ffn_ratio": self.ffn_ratio,
+                "num_layers": self.num_layers,
+                "r": self.r,
+                "num_latents": self.num_latents,
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "initial_state": self.initial_state,
+                "layout": self.layout,
+                "norm_mode": self.norm_mode,
+                "read_slow": self.read_slow,
+                "gelu_approximate": self.gelu_approximate,
+            }
+        )
+        return config

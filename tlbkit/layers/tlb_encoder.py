@@ -1,0 +1,185 @@
+"""Recurrent encoder: cuts a token sequence into chunks and runs the TLB cell over them."""
+
+import keras
+from keras import ops
+
+from tlbkit.api_export import tlbkit_export
+from tlbkit.layers import checks
+from tlbkit.layers.tlb_cell import TLBCell
+
+
+def pad_to_multiple(tokens, mask, multiple):
+    """Pads (B, T, D) tokens and a (B, T) mask along T to a multiple of `multiple`.
+
+    Returns `(tokens, mask, num_chunks)`; padded positions have mask False.
+    """
+    length = tokens.shape[1]
+    if length is None:
+        length = ops.shape(tokens)[1]
+    pad = (-length) % multiple
+    if isinstance(pad, int) and pad == 0:
+        return tokens, mask, length // multiple
+    tokens = ops.pad(tokens, [[0, 0], [0, pad], [0, 0]])
+    mask = ops.pad(mask, [[0, 0], [0, pad]], constant_values=False)
+    return tokens, mask, (length + pad) // multiple
+
+
+def full_mask(tokens, mask):
+    """A (B, T) boolean mask: the given one, or all True."""
+    if mask is None:
+        return ops.ones(ops.shape(tokens)[:2], dtype="bool")
+    return ops.cast(mask, "bool")
+
+
+@tlbkit_export("tlbkit.layers.TLBEncoder")
+class TLBEncoder(keras.layers.Layer):
+    """Runs a `TLBCell` over a sequence, one chunk of `chunk_size` tokens at a time.
+
+    The sequence length is padded to a multiple of `chunk_size` (padding is
+    masked). The state-independent prefix of the cell (self-attention layers
+    before the first read of the slow state) runs for all chunks at once; the
+    rest runs in one backend loop (`keras.ops.scan`: `tf.while_loop` under
+    TensorFlow, `lax.scan` under JAX), so a graph holds one copy of the cell
+    whatever the number of chunks. Dropout masks for the loop are drawn before
+    it, so no random-generator state crosses the loop.
+
+    Args:
+        cell: `TLBCell` (or its config dict).
+        chunk_size: int. Tokens per chunk.
+        carry_state: bool. When `False` every chunk starts again from the
+            initial state: the slow stream is cut off across chunks (ablation
+            switch). Defaults to `True`.
+        **kwargs: forwarded to `keras.layers.Layer`.
+
+    Call arguments:
+        tokens: (B, T, dim) tensor.
+        mask: optional (B, T) boolean padding mask, `True` for real tokens.
+        initial_state: optional (B, num_latents, dim) slow state to start from.
+        training: bool.
+        return_attention_scores: bool. Also return the slow stream's attention
+            per chunk, (B, N, heads, num_latents, chunk_size).
+
+    Returns:
+        A dict: `sequence` (B, N*chunk_size, dim) fast outputs (zero at padding),
+        `mask` (B, N*chunk_size), `state` (B, num_latents, dim) final slow state,
+        `states` (B, N, num_latents, dim) slow state after each chunk and, if
+        asked, `attention`.
+
+    Example:
+    >>> cell = TLBCell(dim=16, num_heads=2, num_layers=2, r=1, num_latents=4)
+    >>> out = TLBEncoder(cell, chunk_size=4)(keras.random.normal((2, 10, 16)))
+    >>> out["sequence"].shape, out["state"].shape
+    ((2, 12, 16), (2, 4, 16))
+    """
+
+    def __init__(self, cell, chunk_size, carry_state=True, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(cell, dict):
+            cell = keras.saving.deserialize_keras_object(cell)
+        if not isinstance(cell, TLBCell):
+            raise TypeError(f"`cell` must be a TLBCell. Received: cell={cell!r}")
+        checks.positive_int("chunk_size", chunk_size)
+        self.cell = cell
+        self.chunk_size = chunk_size
+        self.carry_state = carry_state
+        self.dim = cell.dim
+
+    def build(self, tokens_shape=None, mask_shape=None):
+        if tokens_shape is not None and tokens_shape[-1] not in (None, self.dim):
+            raise ValueError(
+                f"TLBEncoder expects tokens of width dim={self.dim}, got shape "
+                f"{tuple(tokens_shape)}. Make the tokenizer's output width equal "
+                "the cell's `dim`."
+            )
+        self.cell.build()
+        self.built = True
+
+    # === Streaming API ===
+    def init_state(self, batch_size):
+        """Slow state before the first chunk, (batch_size, num_latents, dim)."""
+        return self.cell.get_initial_state(batch_size)
+
+    def step(self, chunk_tokens, state, mask=None, training=False):
+        """Feeds one chunk (B, C <= chunk_size, dim); returns `(outputs, new_state)`.
+
+        Feeding a sequence chunk by chunk gives the same outputs and states as
+        one whole-sequence call.
+        """
+        if mask is not None:
+            mask = ops.cast(mask, "bool")
+        x = self.cell.prefix(chunk_tokens, mask, training=training)
+        return self.cell.recurrent_step(x, state, mask, training=training)
+
+    # === Whole sequence ===
+    def call(
+        self,
+        tokens,
+        mask=None,
+        initial_state=None,
+        training=None,
+        return_attention_scores=False,
+    ):
+        c = self.chunk_size
+        mask = full_mask(tokens, mask)
+        tokens, mask, n = pad_to_multiple(tokens, mask, c)
+        batch = ops.shape(tokens)[0]
+        dim = self.dim
+
+        # State-independent prefix for all chunks at once.
+        x = ops.reshape(tokens, (-1, c, dim))
+        m = ops.reshape(mask, (-1, c))
+        x = self.cell.prefix(x, m, training=training)
+        x = ops.transpose(ops.reshape(x, (batch, n, c, dim)), (1, 0, 2, 3))
+        m = ops.transpose(ops.reshape(m, (batch, n, c)), (1, 0, 2))
+
+        state0 = initial_state if initial_state is not None else self.init_state(batch)
+        state0 = ops.cast(state0, x.dtype)
+        noise = self.cell.sample_noise(batch, c, n) if training else None
+        xs = (x, m) if noise is None else (x, m, noise)
+        cell = self.cell
+        carry_state = self.carry_state
+        with_scores = return_attention_scores
+
+        def body(carry, inputs):
+            state = carry[0] if carry_state else state0
+            chunk_noise = inputs[2] if len(inputs) == 3 else None
+            result = cell.recurrent_step(
+                inputs[0],
+                state,
+                inputs[1],
+                noise=chunk_noise,
+                training=training,
+                return_attention_scores=with_scores,
+            )
+            new_carry = (result[1], result[0]) + tuple(result[2:])
+            # keras.ops.scan under TensorFlow stacks outputs shaped like the carry.
+            return new_carry, new_carry
+
+        init = (state0, ops.zeros_like(x[0]))
+        if with_scores:
+            heads = cell.slow_block.num_heads
+            init = init + (
+                ops.zeros((batch, heads, cell.num_latents, c), dtype="float32"),
+            )
+        final, stacked = ops.scan(body, init, xs)
+        sequence = ops.reshape(ops.transpose(stacked[1], (1, 0, 2, 3)), (batch, -1, dim))
+        outputs = {
+            "sequence": sequence,
+            "mask": ops.reshape(ops.transpose(m, (1, 0, 2)), (batch, -1)),
+            "state": final[0],
+            "states": ops.transpose(stacked[0], (1, 0, 2, 3)),
+        }
+        if with_scores:
+            outputs["attention"] = ops.transpose(stacked[2], (1, 0, 2, 3, 4))
+        return outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "cell": keras.saving.serialize_keras_object(self.cell),
+                "chunk_size": self.chunk_size,
+                "carry_state": self.carry_state,
+            }
+        )
+        return config

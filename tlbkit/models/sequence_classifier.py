@@ -1,0 +1,82 @@
+"""A tokenizer, an encoder and a head as one Keras model."""
+
+import keras
+
+from tlbkit.api_export import tlbkit_export
+
+
+def split_tokens(tokenized):
+    """Tokenizer output -> (tokens, mask). Accepts a tensor, a (tokens, mask) pair or a dict."""
+    if isinstance(tokenized, dict):
+        return tokenized["tokens"], tokenized.get("mask")
+    if isinstance(tokenized, (tuple, list)):
+        return tokenized[0], tokenized[1]
+    return tokenized, None
+
+
+@tlbkit_export("tlbkit.models.SequenceClassifier")
+class SequenceClassifier(keras.Model):
+    """`tokenizer -> encoder -> head`, trained with `fit` like any Keras model.
+
+    The tokenizer turns raw inputs (images, bytes, series...) into (B, T, dim)
+    tokens and an optional (B, T) padding mask; it is the only modality-specific
+    part. The encoder is a `TLBEncoder` or a baseline with the same interface;
+    the head maps the encoder's output dict to logits.
+
+    Args:
+        encoder: `TLBEncoder`, `TransformerEncoder` or `LSTMEncoder`.
+        head: `ClassificationHead`.
+        tokenizer: optional Keras layer. `None` means the inputs already are
+            tokens (a tensor, or a `(tokens, mask)` pair / dict).
+        **kwargs: forwarded to `keras.Model`.
+
+    Streaming (TLB encoder only): `init_state(batch_size)` and
+    `step(token_chunk, state, mask=None) -> (logits, new_state)` feed an
+    unbounded stream chunk by chunk with constant memory, giving a prediction
+    after each chunk.
+    """
+
+    def __init__(self, encoder, head, tokenizer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.tokenizer = tokenizer
+        self.encoder = encoder
+        self.head = head
+
+    def call(self, inputs, training=None):
+        tokenized = self.tokenizer(inputs, training=training) if self.tokenizer is not None else inputs
+        tokens, mask = split_tokens(tokenized)
+        outputs = self.encoder(tokens, mask=mask, training=training)
+        return self.head(outputs, training=training)
+
+    # === Streaming ===
+    def init_state(self, batch_size):
+        return self.encoder.init_state(batch_size)
+
+    def step(self, token_chunk, state, mask=None):
+        """One chunk of tokens (B, C, dim) -> (logits after this chunk, new state)."""
+        outputs, new_state = self.encoder.step(token_chunk, state, mask=mask)
+        if mask is None:
+            mask = keras.ops.ones(keras.ops.shape(token_chunk)[:2], dtype="bool")
+        logits = self.head({"state": new_state, "sequence": outputs, "mask": mask})
+        return logits, new_state
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "head": keras.saving.serialize_keras_object(self.head),
+                "tokenizer": keras.saving.serialize_keras_object(self.tokenizer)
+                if self.tokenizer is not None
+                else None,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "head", "tokenizer"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
