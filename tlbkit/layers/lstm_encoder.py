@@ -36,13 +36,13 @@ class LSTMEncoder(keras.layers.Layer):
         ]
         self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
 
-    def build(self, tokens_shape=None, mask_shape=None):
+    def build(self, tokens_shape=None, padding_mask_shape=None):
         for lstm in self.lstms:
             lstm.build((None, None, self.dim))
         self.built = True
 
-    def call(self, tokens, mask=None, training=None):
-        mask = full_mask(tokens, mask)
+    def call(self, tokens, padding_mask=None, training=None):
+        mask = full_mask(tokens, padding_mask)
         x = tokens
         h = None
         for i, lstm in enumerate(self.lstms):

@@ -162,8 +162,10 @@ class TLBCell(keras.layers.Layer):
         chunk = (None, None, self.dim)
         latents = (None, self.num_latents, self.dim)
         for b in self.fast_blocks:
-            b.build(chunk)
-        self.slow_block.build(latents)
+            if not b.built:
+                b.build(chunk)
+        if not self.slow_block.built:
+            self.slow_block.build(latents)
         if self.initial_state == "learned":
             self.learned_state = self.add_weight(
                 name="initial_state",

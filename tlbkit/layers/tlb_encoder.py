@@ -53,7 +53,7 @@ class TLBEncoder(keras.layers.Layer):
 
     Call arguments:
         tokens: (B, T, dim) tensor.
-        mask: optional (B, T) boolean padding mask, `True` for real tokens.
+        padding_mask: optional (B, T) boolean mask, `True` for real tokens.
         initial_state: optional (B, num_latents, dim) slow state to start from.
         training: bool.
         return_attention_scores: bool. Also return the slow stream's attention
@@ -84,14 +84,15 @@ class TLBEncoder(keras.layers.Layer):
         self.carry_state = carry_state
         self.dim = cell.dim
 
-    def build(self, tokens_shape=None, mask_shape=None):
+    def build(self, tokens_shape=None, padding_mask_shape=None):
         if tokens_shape is not None and tokens_shape[-1] not in (None, self.dim):
             raise ValueError(
                 f"TLBEncoder expects tokens of width dim={self.dim}, got shape "
                 f"{tuple(tokens_shape)}. Make the tokenizer's output width equal "
                 "the cell's `dim`."
             )
-        self.cell.build()
+        if not self.cell.built:
+            self.cell.build()
         self.built = True
 
     # === Streaming API ===
@@ -114,13 +115,13 @@ class TLBEncoder(keras.layers.Layer):
     def call(
         self,
         tokens,
-        mask=None,
+        padding_mask=None,
         initial_state=None,
         training=None,
         return_attention_scores=False,
     ):
         c = self.chunk_size
-        mask = full_mask(tokens, mask)
+        mask = full_mask(tokens, padding_mask)
         tokens, mask, n = pad_to_multiple(tokens, mask, c)
         batch = ops.shape(tokens)[0]
         dim = self.dim

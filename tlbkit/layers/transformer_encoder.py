@@ -53,13 +53,13 @@ class TransformerEncoder(keras.layers.Layer):
             for i in range(num_layers)
         ]
 
-    def build(self, tokens_shape=None, mask_shape=None):
+    def build(self, tokens_shape=None, padding_mask_shape=None):
         for b in self.blocks:
             b.build((None, None, self.dim))
         self.built = True
 
-    def call(self, tokens, mask=None, training=None):
-        mask = full_mask(tokens, mask)
+    def call(self, tokens, padding_mask=None, training=None):
+        mask = full_mask(tokens, padding_mask)
         x = tokens
         for b in self.blocks:
             x = b(x, context_mask=mask, training=training)

@@ -45,7 +45,7 @@ class SequenceClassifier(keras.Model):
     def call(self, inputs, training=None):
         tokenized = self.tokenizer(inputs, training=training) if self.tokenizer is not None else inputs
         tokens, mask = split_tokens(tokenized)
-        outputs = self.encoder(tokens, mask=mask, training=training)
+        outputs = self.encoder(tokens, padding_mask=mask, training=training)
         return self.head(outputs, training=training)
 
     # === Streaming ===

@@ -1,0 +1,233 @@
+"""Core engine tests. They run under the current KERAS_BACKEND; test_backends.py reruns them under JAX."""
+
+import numpy as np
+import pytest
+import keras
+from keras import ops
+
+from tlbkit.layers import AttentionBlock, ClassificationHead, LSTMEncoder, TLBCell, TLBEncoder, TransformerEncoder
+from tlbkit.models import SequenceClassifier
+
+DIM, CHUNK, LATENTS = 16, 4, 3
+
+
+def make_encoder(layout="paper", initial_state="learned", dropout=0.0, **kw):
+    cell_kw = dict(dim=DIM, num_heads=2, num_layers=2, r=1, num_latents=LATENTS, dropout=dropout,
+                   initial_state=initial_state, layout=layout)
+    cell_kw.update(kw)
+    return TLBEncoder(TLBCell(**cell_kw), chunk_size=CHUNK)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    keras.utils.set_random_seed(1)
+    enc = make_encoder()
+    enc(np.zeros((1, 4 * CHUNK, DIM), "float32"))
+    return enc
+
+
+def tokens(batch=2, length=4 * CHUNK, seed=0):
+    return np.random.default_rng(seed).normal(size=(batch, length, DIM)).astype("float32")
+
+
+def np_(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+# === Shapes and dtypes ===
+def test_encoder_output_shapes(encoder):
+    out = encoder(tokens(length=4 * CHUNK - 1))
+    assert tuple(out["sequence"].shape) == (2, 4 * CHUNK, DIM)
+    assert tuple(out["mask"].shape) == (2, 4 * CHUNK)
+    assert tuple(out["state"].shape) == (2, LATENTS, DIM)
+    assert tuple(out["states"].shape) == (2, 4, LATENTS, DIM)
+    assert not np_(out["mask"])[:, -1].any() and np_(out["mask"])[:, :-1].all()
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_public_layers_shapes_and_dtypes(policy):
+    keras.config.set_dtype_policy(policy)
+    compute = "float32" if policy == "float32" else "bfloat16"
+    x = tokens(length=2 * CHUNK)
+    block = AttentionBlock(DIM, num_heads=2)
+    assert block(x).shape == x.shape and block(x).dtype == compute
+    cell = TLBCell(dim=DIM, num_heads=2, num_layers=2, r=2, num_latents=LATENTS)
+    out, state = cell(x[:, :CHUNK], cell.get_initial_state(2))
+    assert tuple(out.shape) == (2, CHUNK, DIM) and tuple(state.shape) == (2, LATENTS, DIM)
+    assert out.dtype == compute and state.dtype == compute
+    for enc in (TLBEncoder(cell, CHUNK), TransformerEncoder(DIM, num_heads=2, num_layers=1), LSTMEncoder(DIM)):
+        res = enc(x)
+        assert res["sequence"].shape[-1] == DIM and res["sequence"].dtype == compute
+        for pooling in ("state", "last_chunk"):
+            logits = ClassificationHead(5, pooling=pooling, chunk_size=CHUNK)(res)
+            assert tuple(logits.shape) == (2, 5) and logits.dtype == "float32"
+
+
+def test_learned_and_zero_initial_state():
+    zero = make_encoder(initial_state="zeros")
+    np.testing.assert_array_equal(np_(zero.init_state(3)), 0.0)
+    learned = make_encoder(initial_state="learned")
+    learned(tokens())
+    s = np_(learned.init_state(3))
+    assert s.shape == (3, LATENTS, DIM) and np.abs(s).sum() > 0
+    np.testing.assert_allclose(s[0], s[2])
+
+
+# === Recurrence semantics ===
+def test_causality(encoder):
+    x = tokens()
+    changed = x.copy()
+    changed[:, 2 * CHUNK :] = tokens(seed=5)[:, 2 * CHUNK :]  # chunks 2 and 3 change
+    a, b = encoder(x), encoder(changed)
+    np.testing.assert_allclose(np_(a["sequence"])[:, : 2 * CHUNK], np_(b["sequence"])[:, : 2 * CHUNK], atol=1e-6)
+    np.testing.assert_allclose(np_(a["states"])[:, :2], np_(b["states"])[:, :2], atol=1e-6)
+    assert np.abs(np_(a["states"])[:, 2] - np_(b["states"])[:, 2]).max() > 1e-3
+
+
+def test_state_carries_information_across_chunks(encoder):
+    x = tokens()
+    changed = x.copy()
+    changed[:, :CHUNK] = tokens(seed=6)[:, :CHUNK]  # only chunk 0 changes
+    a, b = encoder(x), encoder(changed)
+    assert np.abs(np_(a["sequence"])[:, -CHUNK:] - np_(b["sequence"])[:, -CHUNK:]).max() > 1e-4
+
+
+def test_streaming_equals_whole_sequence(encoder):
+    x = tokens(length=4 * CHUNK - 2)  # last chunk is partial
+    whole = encoder(x)
+    state = encoder.init_state(2)
+    outs = []
+    for start in range(0, x.shape[1], CHUNK):
+        out, state = encoder.step(x[:, start : start + CHUNK], state)
+        outs.append(np_(out))
+    streamed = np.concatenate(outs, axis=1)
+    np.testing.assert_allclose(streamed, np_(whole["sequence"])[:, : x.shape[1]], atol=1e-5)
+    np.testing.assert_allclose(np_(state), np_(whole["state"]), atol=1e-5)
+
+
+def test_padding_does_not_change_outputs(encoder):
+    x = tokens(length=3 * CHUNK + 2)
+    mask = np.ones(x.shape[:2], bool)
+    mask[0, 5:] = False  # row 0: 5 real tokens, the rest padding
+    noisy = x.copy()
+    noisy[0, 5:] = np.random.default_rng(9).normal(size=noisy[0, 5:].shape) * 10
+    a, b = encoder(x, padding_mask=mask), encoder(noisy, padding_mask=mask)
+    np.testing.assert_allclose(np_(a["sequence"]), np_(b["sequence"]), atol=1e-5)
+    np.testing.assert_allclose(np_(a["state"]), np_(b["state"]), atol=1e-5)
+    # The state after the last real chunk is kept through the all-padding chunks.
+    np.testing.assert_allclose(np_(a["states"])[0, 1], np_(a["state"])[0], atol=1e-6)
+    # Same as feeding the 5 real tokens alone.
+    alone = encoder(x[:1, :5])
+    np.testing.assert_allclose(np_(alone["state"])[0], np_(a["state"])[0], atol=1e-5)
+
+
+def test_carry_state_false_cuts_the_slow_stream():
+    enc = make_encoder(initial_state="learned")
+    enc(tokens())
+    cut = TLBEncoder(enc.cell, chunk_size=CHUNK, carry_state=False)
+    x = tokens()
+    changed = x.copy()
+    changed[:, :CHUNK] = tokens(seed=6)[:, :CHUNK]
+    a, b = cut(x), cut(changed)
+    np.testing.assert_allclose(np_(a["state"]), np_(b["state"]), atol=1e-6)
+    np.testing.assert_allclose(np_(a["sequence"])[:, CHUNK:], np_(b["sequence"])[:, CHUNK:], atol=1e-6)
+
+
+def test_dropout_is_active_in_training_and_deterministic_in_inference():
+    enc = make_encoder(dropout=0.3, attention_dropout=0.3)
+    x = tokens()
+    a = np_(enc(x, training=True)["state"])
+    b = np_(enc(x, training=True)["state"])
+    assert np.abs(a - b).max() > 1e-4
+    np.testing.assert_allclose(np_(enc(x)["state"]), np_(enc(x)["state"]))
+
+
+def test_attention_scores_are_distributions(encoder):
+    out = encoder(tokens(), return_attention_scores=True)
+    att = np_(out["attention"])
+    assert att.shape == (2, 4, 2, LATENTS, CHUNK)
+    np.testing.assert_allclose(att.sum(-1), 1.0, atol=1e-5)
+
+
+# === Seed mode ===
+def test_seed_layout_structure_and_parameters():
+    cell = TLBCell(dim=64, num_heads=1, key_dim=64, num_layers=4, r=2, num_latents=8, dropout=0.2,
+                   attention_dropout=0.2, layout="seed", norm_mode="qkv")
+    enc = TLBEncoder(cell, chunk_size=8)
+    model = SequenceClassifier(enc, ClassificationHead(10, pooling="last_chunk", chunk_size=8, norm=False))
+    model(np.zeros((1, 144, 64), "float32"))
+    assert len(cell.fast_blocks) == 6
+    assert cell.schedule == [(0, "self"), (0, "cross"), (1, "self"), (2, "self"), (2, "cross"),
+                             (3, "self"), (4, "self"), (4, "cross"), (5, "self")]
+    for b in cell.fast_blocks + [cell.slow_block]:
+        assert b.count_params() == 50_240
+    # keras-io example: 7 x 50,240 attention blocks + head 650 (+ patch embedding 12,480 in the vision plugin).
+    assert model.count_params() == 7 * 50_240 + 650
+    assert tuple(ops.shape(enc.init_state(2))) == (2, 8, 64)
+    np.testing.assert_array_equal(np_(enc.init_state(2)), 0.0)
+
+
+def test_paper_layout_interleaves_cross_attention():
+    cell = TLBCell(dim=DIM, num_heads=2, num_layers=4, r=2, num_latents=5)
+    assert [k for _, k in cell.schedule] == ["self", "self", "cross", "self", "self", "cross"]
+    assert cell.prefix_length == 2
+    no_read = TLBCell(dim=DIM, num_heads=2, num_layers=4, r=2, num_latents=5, read_slow=False)
+    assert all(k == "self" for _, k in no_read.schedule) and len(no_read.fast_blocks) == 4
+
+
+# === Serialization ===
+def test_keras_save_load_round_trip(tmp_path, encoder):
+    model = SequenceClassifier(encoder, ClassificationHead(3))
+    x = tokens()
+    before = np_(model(x))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(np_(loaded(x)), before, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda: AttentionBlock(DIM, num_heads=4, norm_mode="qkv", dropout=0.1),
+        lambda: TLBCell(dim=DIM, num_heads=2, num_layers=3, r=3, num_latents=2, layout="seed"),
+        lambda: make_encoder(),
+        lambda: TransformerEncoder(DIM, num_heads=2, num_layers=2),
+        lambda: LSTMEncoder(DIM, num_layers=2),
+        lambda: ClassificationHead(4, pooling="last_chunk", chunk_size=2, norm=False),
+    ],
+)
+def test_config_round_trip(layer):
+    layer = layer()
+    config = layer.get_config()
+    clone = layer.__class__.from_config(config)
+    assert clone.get_config() == config
+
+
+# === Errors ===
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(dim=10, num_heads=4), "dim=10 is not divisible by num_heads=4"),
+        (dict(dim=16, r=5, num_layers=4), "`r` must be between 1 and 4"),
+        (dict(dim=16, r=0), "`r` must be"),
+        (dict(dim=16, num_latents=0), "num_latents"),
+        (dict(dim=16, dropout=1.5), "`dropout` must be in [0, 1)"),
+        (dict(dim=16, layout="fancy"), "'paper', 'seed'"),
+        (dict(dim=16, initial_state="random"), "'zeros', 'learned'"),
+    ],
+)
+def test_bad_cell_hyperparameters(kwargs, message):
+    with pytest.raises(ValueError) as e:
+        TLBCell(**kwargs)
+    assert message in str(e.value)
+
+
+def test_bad_chunk_size_and_widths():
+    cell = TLBCell(dim=DIM, num_heads=2)
+    with pytest.raises(ValueError, match="chunk_size"):
+        TLBEncoder(cell, chunk_size=0)
+    with pytest.raises(ValueError, match="dim=16"):
+        TLBEncoder(cell, chunk_size=4)(np.zeros((1, 8, 8), "float32"))
+    with pytest.raises(ValueError, match="chunk_size"):
+        ClassificationHead(3, pooling="last_chunk")
