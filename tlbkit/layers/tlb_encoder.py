@@ -49,6 +49,9 @@ class TLBEncoder(keras.layers.Layer):
         carry_state: bool. When `False` every chunk starts again from the
             initial state: the slow stream is cut off across chunks (ablation
             switch). Defaults to `True`.
+        unroll: bool. Unroll the chunk loop in the traced graph instead of
+            `keras.ops.scan` (needs a static number of chunks; compiles much
+            slower, see docs/performance.md). Defaults to `False`.
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
@@ -72,7 +75,7 @@ class TLBEncoder(keras.layers.Layer):
     ((2, 12, 16), (2, 4, 16))
     """
 
-    def __init__(self, cell, chunk_size, carry_state=True, **kwargs):
+    def __init__(self, cell, chunk_size, carry_state=True, unroll=False, **kwargs):
         super().__init__(**kwargs)
         if isinstance(cell, dict):
             cell = keras.saving.deserialize_keras_object(cell)
@@ -82,7 +85,12 @@ class TLBEncoder(keras.layers.Layer):
         self.cell = cell
         self.chunk_size = chunk_size
         self.carry_state = carry_state
+        self.unroll = unroll
         self.dim = cell.dim
+        # keras.ops.scan under TensorFlow uses TensorArrays without a fixed
+        # size, which XLA rejects; the loop runs as a graph while-loop there.
+        if keras.backend.backend() == "tensorflow" and not unroll:
+            self.supports_jit = False
 
     def build(self, tokens_shape=None, padding_mask_shape=None):
         if tokens_shape is not None and tokens_shape[-1] not in (None, self.dim):
@@ -162,7 +170,17 @@ class TLBEncoder(keras.layers.Layer):
             init = init + (
                 ops.zeros((batch, heads, cell.num_latents, c), dtype="float32"),
             )
-        final, stacked = ops.scan(body, init, xs)
+        if self.unroll:
+            if not isinstance(n, int):
+                raise ValueError("TLBEncoder(unroll=True) needs a static sequence length.")
+            carry, steps = init, []
+            for i in range(n):
+                carry, _ = body(carry, keras.tree.map_structure(lambda t: t[i], xs))
+                steps.append(carry)
+            final = carry
+            stacked = tuple(ops.stack([s[j] for s in steps]) for j in range(len(init)))
+        else:
+            final, stacked = ops.scan(body, init, xs)
         sequence = ops.reshape(ops.transpose(stacked[1], (1, 0, 2, 3)), (batch, -1, dim))
         outputs = {
             "sequence": sequence,
@@ -181,6 +199,7 @@ class TLBEncoder(keras.layers.Layer):
                 "cell": keras.saving.serialize_keras_object(self.cell),
                 "chunk_size": self.chunk_size,
                 "carry_state": self.carry_state,
+                "unroll": self.unroll,
             }
         )
         return config

@@ -1,0 +1,1 @@
+"""Command-line binaries: thin absl mains around the library functions."""

@@ -1,0 +1,36 @@
+"""Losses on integer labels."""
+
+import keras
+from keras import ops
+
+from tlbkit.api_export import tlbkit_export
+
+
+@tlbkit_export("tlbkit.losses.SparseCategoricalCrossentropy")
+class SparseCategoricalCrossentropy(keras.losses.Loss):
+    """Cross-entropy on integer labels and logits, with optional label smoothing.
+
+    Args:
+        label_smoothing: float in [0, 1). Mass spread uniformly over all classes.
+            Defaults to `0.0`.
+        **kwargs: forwarded to `keras.losses.Loss`.
+    """
+
+    def __init__(self, label_smoothing=0.0, name="sparse_categorical_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not 0 <= label_smoothing < 1:
+            raise ValueError(f"`label_smoothing` must be in [0, 1). Received: label_smoothing={label_smoothing}")
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.cast(y_pred, "float32")
+        num_classes = ops.shape(y_pred)[-1]
+        labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+        targets = ops.one_hot(labels, num_classes, dtype="float32")
+        if self.label_smoothing:
+            targets = targets * (1.0 - self.label_smoothing) + self.label_smoothing / ops.cast(num_classes, "float32")
+        log_probs = ops.log_softmax(y_pred, axis=-1)
+        return -ops.sum(targets * log_probs, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}

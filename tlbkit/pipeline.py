@@ -1,0 +1,39 @@
+"""tf.data input pipelines built from a dataset plugin's `DataSpec`."""
+
+import tensorflow as tf
+
+
+class EmptyDatasetError(ValueError):
+    """A split holds no example."""
+
+
+def check_not_empty(ds, what):
+    """Raises EmptyDatasetError if `ds` yields nothing."""
+    card = int(ds.cardinality())
+    if card == 0 or (card < 0 and not any(True for _ in ds.take(1))):
+        raise EmptyDatasetError(f"The {what} is empty: check the dataset path / split settings.")
+
+
+def batched(spec, split, batch_size, training, seed=0, shuffle_buffer=10_000, cache=True):
+    """A batched, prefetched pipeline for `split` ("train", "validation", "test").
+
+    Training: cache -> shuffle (seeded, reshuffled every epoch) -> train_map
+    (augmentation) -> batch (drop remainder) -> prefetch. Evaluation: cache ->
+    eval_map -> batch -> prefetch.
+    """
+    ds = spec.split(split)
+    if ds is None:
+        return None
+    check_not_empty(ds, f"'{split}' split")
+    if cache:
+        ds = ds.cache()
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    fn = spec.train_map if training else spec.eval_map
+    if fn is not None:
+        ds = ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if spec.padded_shapes is not None:
+        ds = ds.padded_batch(batch_size, padded_shapes=spec.padded_shapes, drop_remainder=training)
+    else:
+        ds = ds.batch(batch_size, drop_remainder=training, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
