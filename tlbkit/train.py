@@ -185,8 +185,10 @@ def train(
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             jit_compile=jit_compile,
         )
-        example = next(iter(train_ds))[0]
-        net(example)  # builds; shape errors between tokenizer and encoder surface here
+        example_batch = next(iter(train_ds))
+        net(example_batch[0])  # builds; shape errors between tokenizer and encoder surface here
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            _prebuild_for_multi_worker(net, example_batch)
         if initial_epoch:
             net.optimizer.build(net.trainable_variables)
             net.load_weights(os.path.join(model_dir, "last.keras"))
@@ -237,6 +239,28 @@ def train(
     if is_chief:
         rd.atomic_write_json(os.path.join(model_dir, "metrics.json"), metrics)
     return metrics
+
+
+def _prebuild_for_multi_worker(net, batch):
+    """Works around Keras 3.15: under MultiWorkerMirroredStrategy `fit` first averages a batch
+    across workers to build metrics and optimizer (`_maybe_symbolic_build`), which collective ops
+    cannot do for integer inputs or labels. Build from a local batch instead and skip that step."""
+    net._symbolic_build(data_batch=batch)
+    net._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    # Keras 3.15 also averages the per-step scalar logs with `reduce("MEAN", v, axis=0)`, which
+    # fails on scalars under collective ops; average them without an axis.
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    if not getattr(tf_trainer.reduce_per_replica, "_tlbkit_patched", False):
+        original = tf_trainer.reduce_per_replica
+
+        def reduce_per_replica(values, strategy, reduction):
+            if reduction == "auto" and tf_trainer._collective_all_reduce_multi_worker(strategy):
+                return keras.tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+            return original(values, strategy, reduction)
+
+        reduce_per_replica._tlbkit_patched = True
+        tf_trainer.reduce_per_replica = reduce_per_replica
 
 
 class _null_scope:

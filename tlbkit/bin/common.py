@@ -74,7 +74,7 @@ def explain_gin_error(message):
     from tlbkit import registry
 
     first = message.strip().splitlines()[0] if message.strip() else message
-    match = re.search(r"No configurable matching '([\w.]+)'", message)
+    match = re.search(r"No configurable matching (?:reference )?'@?([\w./]+?)(?:\(\))?'", message)
     if match:
         name = match.group(1)
         kind = name.split(".")[0]
@@ -89,6 +89,8 @@ def setup_devices():
     """Logical CPU devices, precision policy. Must run before TensorFlow makes a tensor."""
     import keras
 
+    if FLAGS.traceback:
+        keras.config.disable_traceback_filtering()
     if FLAGS.cpu_devices:
         import tensorflow as tf
 
@@ -155,6 +157,23 @@ def load_plugins():
         raise UsageError(str(e)) from e
 
 
+def program_name():
+    """`tlbkit-train` etc., also when run as `python -m tlbkit.bin.train`."""
+    name = os.path.basename(sys.argv[0])
+    if name.endswith(".py"):
+        name = "tlbkit-" + {"evaluate": "eval"}.get(name[:-3], name[:-3])
+    return name
+
+
+def error_summary(error):
+    """The line of an exception that says what is wrong (unwrapping Keras' call-context wrapper)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    if lines and lines[0].startswith("Exception encountered when calling") and len(lines) > 1:
+        lines = lines[1:]
+    return lines[0] if lines else type(error).__name__
+
+
 def run_main(main_fn, argv):
     """Runs `main_fn(argv)`; user errors become one or two lines and exit status 2."""
     from tlbkit import registry
@@ -167,8 +186,8 @@ def run_main(main_fn, argv):
     except known as e:
         if FLAGS.traceback:
             traceback.print_exc()
-        name = os.path.basename(sys.argv[0])
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        name = program_name()
+        message = error_summary(e)
         print(f"{name}: error: {message}", file=sys.stderr)
         if not FLAGS.traceback:
             print(f"{name}: (run with --traceback for details)", file=sys.stderr)

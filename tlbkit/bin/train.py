@@ -62,13 +62,15 @@ def main(argv):
     from tlbkit import run_dir as rd
     from tlbkit import train as train_lib
 
+    strategy, is_chief = common.make_strategy(FLAGS.strategy)
     params = list(FLAGS.gin_param) + ([f"train.seed = {FLAGS.seed}"] if FLAGS.seed is not None else [])
     config_text = common.config_header() + common.parse_gin(FLAGS.gin_file, params)
-    resumed = prepare_model_dir(FLAGS.model_dir, config_text)
-    rd.atomic_write_text(os.path.join(FLAGS.model_dir, "command.txt"), " ".join(map(common.shell_quote, sys.argv)) + "\n")
-    if not resumed:
-        rd.atomic_write_text(os.path.join(FLAGS.model_dir, "config.gin"), config_text)
-    strategy, is_chief = common.make_strategy(FLAGS.strategy)
+    if is_chief:  # other workers of a multi-worker run only read the run directory
+        resumed = prepare_model_dir(FLAGS.model_dir, config_text)
+        command = " ".join(map(common.shell_quote, sys.argv)) + "\n"
+        rd.atomic_write_text(os.path.join(FLAGS.model_dir, "command.txt"), command)
+        if not resumed:
+            rd.atomic_write_text(os.path.join(FLAGS.model_dir, "config.gin"), config_text)
 
     def write_operative_config():
         if is_chief:

@@ -24,6 +24,20 @@ def pad_to_multiple(tokens, mask, multiple):
     return tokens, mask, (length + pad) // multiple
 
 
+def scan(body, init, xs):
+    """`keras.ops.scan`, but `tf.scan` under TensorFlow when the number of steps is
+    unknown at trace time (variable-length batches): Keras 3.15's TensorFlow scan
+    fails there (`None.assert_is_compatible_with`). `body` must return
+    `(carry, carry)`, as the encoder's does."""
+    steps = keras.tree.flatten(xs)[0].shape[0]
+    if keras.backend.backend() != "tensorflow" or steps is not None:
+        return ops.scan(body, init, xs)
+    import tensorflow as tf
+
+    stacked = tf.scan(lambda carry, x: body(carry, x)[0], xs, initializer=init)
+    return keras.tree.map_structure(lambda s: s[-1], stacked), stacked
+
+
 def full_mask(tokens, mask):
     """A (B, T) boolean mask: the given one, or all True."""
     if mask is None:
@@ -180,7 +194,7 @@ class TLBEncoder(keras.layers.Layer):
             final = carry
             stacked = tuple(ops.stack([s[j] for s in steps]) for j in range(len(init)))
         else:
-            final, stacked = ops.scan(body, init, xs)
+            final, stacked = scan(body, init, xs)
         sequence = ops.reshape(ops.transpose(stacked[1], (1, 0, 2, 3)), (batch, -1, dim))
         outputs = {
             "sequence": sequence,

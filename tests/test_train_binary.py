@@ -1,0 +1,147 @@
+"""tlbkit-train / tlbkit-eval / tlbkit-predict end to end on the tiny synthetic recall task."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from binaries import ROOT, run_binary, tiny_params
+
+RUN_FILES = ["command.txt", "config.gin", "operative_config.gin", "last.keras", "best.keras", "resume.json",
+             "history.csv", "metrics.json", "curves.png", "tensorboard"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    model_dir = str(tmp_path_factory.mktemp("runs") / "recall")
+    proc = run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}",
+                      *tiny_params("train.epochs = 2"), check=True)
+    return model_dir, proc
+
+
+def read_history(model_dir):
+    with open(os.path.join(model_dir, "history.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def test_run_directory_is_complete(finished_run):
+    model_dir, proc = finished_run
+    for name in RUN_FILES:
+        assert os.path.exists(os.path.join(model_dir, name)), name
+    rows = read_history(model_dir)
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(rows[0])
+    metrics = json.load(open(os.path.join(model_dir, "metrics.json")))
+    assert metrics["epochs_completed"] == 2 and metrics["params"] > 0
+    for key in ("val_accuracy", "test_accuracy", "wall_time_s", "train_examples_per_s"):
+        assert key in metrics
+    printed = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert printed["params"] == metrics["params"]
+    operative = open(os.path.join(model_dir, "operative_config.gin")).read()
+    assert "train.epochs = 2" in operative and "DIM = 16" in operative and "cells.tlb.dim = %DIM" in operative
+    assert "recall_cpu.gin" in open(os.path.join(model_dir, "command.txt")).read()
+    assert open(os.path.join(model_dir, "curves.png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    events = [f for _, _, fs in os.walk(os.path.join(model_dir, "tensorboard")) for f in fs if "tfevents" in f]
+    assert events
+    # Non-tty output: one line per epoch.
+    assert proc.stdout.count("Epoch 2/2") == 1
+
+
+def test_rerun_of_finished_run_trains_nothing(finished_run):
+    model_dir, _ = finished_run
+    proc = run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}",
+                      *tiny_params("train.epochs = 2"), check=True)
+    assert "already finished 2/2 epochs" in proc.stdout
+    assert len(read_history(model_dir)) == 2
+
+
+def test_eval_and_predict_on_finished_run(finished_run, tmp_path):
+    model_dir, _ = finished_run
+    proc = run_binary("evaluate", f"--model_dir={model_dir}", "--split=test", check=True)
+    metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert metrics["examples"] == 64 and 0 <= metrics["accuracy"] <= 1
+    assert json.load(open(os.path.join(model_dir, "eval_test.json")))["accuracy"] == metrics["accuracy"]
+    seq = tmp_path / "seq.csv"
+    seq.write_text(",".join(["2"] + ["5"] * 15))
+    out = tmp_path / "preds.csv"
+    proc = run_binary("predict", f"--model_dir={model_dir}", str(seq), f"--output={out}", check=True)
+    assert "probability" in proc.stdout and str(seq) in proc.stdout
+    rows = list(csv.DictReader(open(out)))
+    assert rows[0]["input"] == str(seq) and rows[0]["label"] in {"0", "1", "2", "3"}
+
+
+def test_config_change_is_refused_then_overwritten(finished_run, tmp_path):
+    model_dir = str(tmp_path / "run")
+    run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}",
+               *tiny_params("train.epochs = 1", "train.steps_per_epoch = 1"), check=True)
+    proc = run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}",
+                      *tiny_params("train.epochs = 1", "train.steps_per_epoch = 1", "train.learning_rate = 0.5"))
+    assert proc.returncode == 2 and "different gin config" in proc.stderr and "--overwrite" in proc.stderr
+    proc = run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}", "--overwrite",
+                      *tiny_params("train.epochs = 1", "train.steps_per_epoch = 1", "train.learning_rate = 0.5"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "learning_rate = 0.5" in open(os.path.join(model_dir, "config.gin")).read()
+
+
+def test_same_seed_same_first_epoch_loss(finished_run, tmp_path):
+    model_dir, _ = finished_run
+    other = str(tmp_path / "again")
+    run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={other}",
+               *tiny_params("train.epochs = 1"), check=True)
+    a, b = read_history(model_dir)[0], read_history(other)[0]
+    assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-5)
+    assert float(a["val_loss"]) == pytest.approx(float(b["val_loss"]), rel=1e-5)
+
+
+def test_list_prints_plugins_and_parameters():
+    proc = run_binary("train", "--list", check=True)
+    for name in ("cells.tlb(", "encoders.tlb(", "encoders.transformer(", "encoders.lstm(", "heads.classification(",
+                 "datasets.long_range_recall(", "tokenizers.embedding(", "models.classifier("):
+        assert name in proc.stdout
+    assert "num_latents=8" in proc.stdout and "chunk_size=REQUIRED" in proc.stdout
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill(tmp_path):
+    model_dir = str(tmp_path / "killed")
+    args = [sys.executable, "-m", "tlbkit.bin.train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}",
+            *tiny_params("train.epochs = 3", "datasets.long_range_recall.num_train = 2048")]
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resume = os.path.join(model_dir, "resume.json")
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(resume) and json.load(open(resume))["epochs_done"] >= 1:
+            time.sleep(1.0)  # inside epoch 2
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "training ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = json.load(open(resume))["epochs_done"]
+    assert done in (1, 2)
+    rerun = run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}",
+                       *tiny_params("train.epochs = 3", "datasets.long_range_recall.num_train = 2048"), check=True)
+    assert f"resuming {model_dir} after epoch {done}/3" in rerun.stdout
+    rows = read_history(model_dir)
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    # Only the interrupted epoch was redone: the rerun trained 3 - done epochs.
+    assert rerun.stdout.count("Epoch ") == 3 - done
+    for name in ("last.keras", "best.keras"):  # complete, loadable files (atomic writes)
+        import keras
+
+        keras.saving.load_model(os.path.join(model_dir, name), compile=False)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    model_dir = str(tmp_path / "nan")
+    proc = run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}",
+                      *tiny_params("train.epochs = 3", "train.learning_rate = 1e30"))
+    assert proc.returncode == 2
+    assert "loss became nan" in proc.stderr.lower() or "loss became inf" in proc.stderr.lower()
+    assert "keeps the last good epoch" in proc.stderr
