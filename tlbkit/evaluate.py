@@ -25,17 +25,24 @@ def load_run_model(model_dir, checkpoint="best"):
     raise FileNotFoundError(f"{model_dir} holds no best.keras or last.keras: train it first with tlbkit-train.")
 
 
-@gin.configurable("evaluate", denylist=["model_dir", "split"])
-def evaluate(model_dir, split="validation", dataset=gin.REQUIRED, batch_size=64, checkpoint="best"):
+@gin.configurable("run_dataset")
+def run_dataset(dataset=gin.REQUIRED):
+    """The run's `DataSpec`, as bound in its config (`run_dataset.dataset = %DATASET` in base.gin)."""
+    return dataset
+
+
+@gin.configurable("evaluate", denylist=["model_dir", "split", "dataset"])
+def evaluate(model_dir, split="validation", dataset=None, batch_size=64, checkpoint="best"):
     """Accuracy and loss of a run's model on one split; writes `eval_<split>.json`.
 
     Args:
         model_dir: str. Run directory.
         split: str. `"train"`, `"validation"` or `"test"`.
-        dataset: `DataSpec` (bound by the run's config).
+        dataset: `DataSpec`; defaults to the run's (`run_dataset()`).
         batch_size: int. Evaluation batch size.
         checkpoint: str. `"best"` or `"last"`.
     """
+    dataset = dataset if dataset is not None else run_dataset()
     ds = pipeline.batched(dataset, split, batch_size, training=False, cache=False)
     if ds is None:
         raise ValueError(f"the dataset has no {split!r} split; use --split=validation or --split=test.")
@@ -53,14 +60,14 @@ def evaluate(model_dir, split="validation", dataset=gin.REQUIRED, batch_size=64,
     return metrics
 
 
-@gin.configurable("predict", denylist=["model_dir", "paths"])
-def predict(model_dir, paths, dataset=gin.REQUIRED, batch_size=64, checkpoint="best"):
+@gin.configurable("predict", denylist=["model_dir", "paths", "dataset"])
+def predict(model_dir, paths, dataset=None, batch_size=64, checkpoint="best"):
     """Predicted label and probability for each input file.
 
     Args:
         model_dir: str. Run directory.
         paths: list of str. Files the dataset plugin's `read_inputs` can read.
-        dataset: `DataSpec` (bound by the run's config).
+        dataset: `DataSpec`; defaults to the run's (`run_dataset()`).
         batch_size: int.
         checkpoint: str. `"best"` or `"last"`.
 
@@ -68,6 +75,8 @@ def predict(model_dir, paths, dataset=gin.REQUIRED, batch_size=64, checkpoint="b
         A list of dicts: input, label, label_id, probability.
     """
     import tensorflow as tf
+
+    dataset = dataset if dataset is not None else run_dataset()
 
     if dataset.read_inputs is None:
         raise ValueError("this dataset plugin cannot read user files (its DataSpec has no read_inputs).")

@@ -1,0 +1,67 @@
+"""Per-example augmentation for image classification, with native Keras 3 preprocessing layers.
+
+keras-cv is not used: with Keras 3.15 / TF 2.21 its RandAugment fails inside a Keras 3 model and it pulls
+in the legacy keras-core (docs/architecture.md).
+"""
+
+import keras
+
+AUGMENTS = ("none", "seed", "strong")
+
+
+def make_maps(image_size, augment="seed", resize_margin=20, randaugment_ops=2, randaugment_factor=0.5,
+              erasing=0.25, seed=0):
+    """(train_map, eval_map) for `(uint8 image, label)` examples.
+
+    - eval: rescale to [0, 1], resize to `image_size`.
+    - `"seed"` (the keras-io example): rescale, resize to input size +
+      `resize_margin` (32 -> 52), random crop `image_size`, horizontal flip.
+    - `"strong"`: the seed's, then RandAugment and random erasing.
+    - `"none"`: the eval map for training too.
+
+    Args:
+        image_size: int. Model input side.
+        augment: str. One of `"none"`, `"seed"`, `"strong"`.
+        resize_margin: int. Pixels added to the input side before the random crop.
+        randaugment_ops: int. RandAugment operations per image (strong).
+        randaugment_factor: float. RandAugment strength in [0, 1] (strong).
+        erasing: float. Random-erasing probability (strong).
+        seed: int. Seed of the random layers.
+    """
+    if augment not in AUGMENTS:
+        raise ValueError(f"`augment` must be one of {AUGMENTS}. Received: augment={augment!r}")
+    import tensorflow as tf
+
+    rescale = keras.layers.Rescaling(1 / 255.0, dtype="float32")
+    resize_eval = keras.layers.Resizing(image_size, image_size, dtype="float32")
+
+    def eval_map(image, label):
+        return resize_eval(rescale(tf.cast(image, "float32"))), label
+
+    if augment == "none":
+        return eval_map, eval_map
+
+    def train_layers(input_size):
+        big = input_size + resize_margin
+        layers = [keras.layers.Resizing(big, big, dtype="float32"),
+                  keras.layers.RandomCrop(image_size, image_size, seed=seed, dtype="float32"),
+                  keras.layers.RandomFlip("horizontal", seed=seed + 1, dtype="float32")]
+        if augment == "strong":
+            layers.append(keras.layers.RandAugment(value_range=(0, 1), num_ops=randaugment_ops,
+                                                   factor=randaugment_factor, seed=seed + 2, dtype="float32"))
+            layers.append(keras.layers.RandomErasing(factor=erasing, scale=(0.02, 0.25), value_range=(0, 1),
+                                                     seed=seed + 3, dtype="float32"))
+        return layers
+
+    cache = {}
+
+    def train_map(image, label):
+        size = int(image.shape[0]) if image.shape[0] is not None else image_size
+        if size not in cache:
+            cache[size] = train_layers(size)
+        x = rescale(tf.cast(image, "float32"))
+        for layer in cache[size]:
+            x = layer(x)  # Keras random layers default to training=True
+        return x, label
+
+    return train_map, eval_map

@@ -1,0 +1,109 @@
+r"""tlbkit-viz: the slow stream's attention over images, as PNGs.
+
+    tlbkit-viz --model_dir=runs/cifar10_seed_cpu cat.jpg dog.png [--output_dir=DIR]
+
+For each image: the image, and the image overlaid with the TLB slow stream's attention (per chunk: max
+over latents, mean over heads; each token's weight placed at its patch and upsampled to the image, as the
+keras-io example does), titled with the predicted label. Writes <output_dir>/<image name>_attention.png
+(default output_dir: <model_dir>/viz).
+"""
+
+import os
+
+import numpy as np
+from absl import app, flags
+
+from tlbkit.bin import common, run_config
+
+flags.DEFINE_string("output_dir", None, "Where to write the PNGs (default: <model_dir>/viz).")
+flags.DEFINE_enum("checkpoint", "best", ["best", "last"], "Which checkpoint of the run.")
+FLAGS = flags.FLAGS
+
+
+def attention_maps(model, images):
+    """(B, grid, grid) attention per token position of the slow stream, and the logits."""
+    from keras import ops
+
+    from tlbkit.layers import TLBEncoder
+    from tlbkit.models.sequence_classifier import split_tokens
+
+    if not isinstance(model.encoder, TLBEncoder):
+        raise ValueError("tlbkit-viz needs a TLB encoder (the run uses a baseline encoder).")
+    tokens, mask = split_tokens(model.tokenizer(images))
+    out = model.encoder(tokens, padding_mask=mask, return_attention_scores=True)
+    logits = model.head(out)
+    att = ops.convert_to_numpy(out["attention"])  # (B, N, heads, latents, C)
+    per_token = att.max(axis=3).mean(axis=2)  # (B, N, C)
+    num_tokens = tokens.shape[1]
+    per_token = per_token.reshape(per_token.shape[0], -1)[:, :num_tokens]
+    grid = int(round(num_tokens ** 0.5))
+    if grid * grid != num_tokens:
+        raise ValueError(f"{num_tokens} tokens do not form a square grid; tlbkit-viz needs an image tokenizer.")
+    return per_token.reshape(-1, grid, grid), ops.convert_to_numpy(logits)
+
+
+def save_figure(image, heat, title, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    size = image.shape[0]
+    heat = (heat - heat.min()) / max(heat.max() - heat.min(), 1e-8)
+    heat = np.asarray(Image.fromarray((heat * 255).astype("uint8")).resize((size, size), Image.BILINEAR)) / 255.0
+    fig, ax = plt.subplots(1, 2, figsize=(6, 3.2))
+    ax[0].imshow(image)
+    ax[0].set_title("image")
+    ax[1].imshow(image)
+    ax[1].imshow(heat, cmap="inferno", alpha=0.6)
+    ax[1].set_title("TLB attention")
+    for a in ax:
+        a.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def visualize(model_dir, paths, output_dir, checkpoint="best"):
+    """Writes one PNG per input image; returns the written paths."""
+    import tensorflow as tf
+
+    from tlbkit import evaluate as evaluate_lib
+
+    spec = evaluate_lib.run_dataset()
+    model = evaluate_lib.load_run_model(model_dir, checkpoint)
+    raw = spec.read_inputs(list(paths))
+    images = np.stack([spec.eval_map(tf.constant(r), 0)[0].numpy() for r in raw]) if spec.eval_map else raw
+    heat, logits = attention_maps(model, images)
+    names = spec.class_names or [str(i) for i in range(logits.shape[-1])]
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    os.makedirs(output_dir, exist_ok=True)
+    written = []
+    for path, image, h, p in zip(paths, images, heat, probs):
+        out = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + "_attention.png")
+        save_figure(np.clip(image, 0, 1), h, f"predicted: {names[int(p.argmax())]} ({p.max():.2f})", out)
+        written.append(out)
+    return written
+
+
+def main(argv):
+    paths = argv[1:]
+    if not paths:
+        raise common.UsageError("give at least one image file.")
+    common.load_plugins()
+    common.setup_devices()
+    run_config.parse_run_config(FLAGS.model_dir, FLAGS.gin_param)
+    for path in visualize(FLAGS.model_dir, paths, FLAGS.output_dir or os.path.join(FLAGS.model_dir, "viz"),
+                          FLAGS.checkpoint):
+        print(path)
+
+
+def run():
+    app.run(lambda argv: common.run_main(main, argv))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,142 @@
+"""Vision plugin: tokenizers, image-folder and TFDS pipelines, CIFAR gin files, attention maps."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from binaries import run_binary
+from tasks.vision import ConvStemTokenizer, PatchTokenizer, image_folder, tfds_images
+from tasks.vision.image_folder import BadImageError
+from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
+from tlbkit.models import SequenceClassifier
+
+
+def make_folder(root, per_class=6, classes=("cat", "dog"), size=32, corrupt=False):
+    rng = np.random.default_rng(0)
+    for c in classes:
+        os.makedirs(root / "train" / c, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(root / "train" / c / f"{i:04d}.jpg")
+    if corrupt:
+        (root / "train" / classes[0] / "broken.jpg").write_bytes(b"not a jpeg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return make_folder(tmp_path_factory.mktemp("images"))
+
+
+# === Tokenizers ===
+def test_patch_tokenizer_shapes_and_errors():
+    tok = PatchTokenizer(image_size=48, patch_size=4, dim=64)
+    out = tok(np.zeros((2, 48, 48, 3), "float32"))
+    assert tuple(out["tokens"].shape) == (2, 144, 64) and out["mask"] is None
+    assert tok.count_params() == 12_480  # the keras-io example's patch embedding
+    with pytest.raises(ValueError, match="image_size 50 is not divisible by patch_size 4"):
+        PatchTokenizer(image_size=50, patch_size=4, dim=8)
+    with pytest.raises(ValueError, match="expects 32x32 images, got 48x48"):
+        PatchTokenizer(image_size=32, patch_size=4, dim=8)(np.zeros((1, 48, 48, 3), "float32"))
+
+
+def test_conv_stem_tokenizer():
+    tok = ConvStemTokenizer(image_size=32, dim=16, filters=(8,))
+    assert tuple(tok(np.zeros((2, 32, 32, 3), "float32"))["tokens"].shape) == (2, 64, 16)
+    with pytest.raises(ValueError, match="image_size 20 cannot be halved 3 times"):
+        ConvStemTokenizer(image_size=20, dim=16, filters=(8, 8))
+
+
+def test_seed_model_has_the_examples_364810_parameters():
+    cell = TLBCell(dim=64, num_heads=1, key_dim=64, num_layers=4, r=2, num_latents=8, dropout=0.2,
+                   attention_dropout=0.2, layout="seed", norm_mode="qkv")
+    model = SequenceClassifier(TLBEncoder(cell, chunk_size=8),
+                               ClassificationHead(10, pooling="last_chunk", chunk_size=8, norm=False),
+                               tokenizer=PatchTokenizer(48, 4, 64))
+    assert tuple(model(np.zeros((1, 48, 48, 3), "float32")).shape) == (1, 10)
+    assert model.count_params() == 364_810
+
+
+# === Data ===
+def test_image_folder_pipeline(folder):
+    spec = image_folder(root=str(folder), validation_count=4, image_size=32, augment="strong", resize_margin=4)
+    assert spec.num_classes == 2 and spec.class_names == ["cat", "dog"]
+    assert spec.num_train_examples == 8 and int(spec.validation.cardinality()) == 4
+    image, label = next(iter(spec.train.map(spec.train_map)))
+    assert tuple(image.shape) == (32, 32, 3) and image.dtype == "float32"
+    assert 0.0 <= float(np.min(image)) and float(np.max(image)) <= 1.0
+    image, _ = next(iter(spec.validation.map(spec.eval_map)))
+    assert tuple(image.shape) == (32, 32, 3)
+
+
+def test_image_folder_errors(tmp_path):
+    root = make_folder(tmp_path / "bad", per_class=3, corrupt=True)
+    with pytest.raises(BadImageError, match="broken.jpg"):
+        image_folder(root=str(root), validation_count=1)
+    spec = image_folder(root=str(root), validation_count=1, skip_corrupt=True)
+    assert spec.num_train_examples == 5
+    os.makedirs(root / "train" / "empty")
+    with pytest.raises(ValueError, match="empty.*holds no image"):
+        image_folder(root=str(root), validation_count=1, skip_corrupt=True)
+    with pytest.raises(FileNotFoundError):
+        image_folder(root=str(tmp_path / "nowhere"))
+
+
+def test_tfds_pipeline_on_mock_data():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=20):
+        spec = tfds_images("cifar10", validation_count=5, image_size=48, download=False)
+        assert spec.num_classes == 10 and len(spec.class_names) == 10
+        image, label = next(iter(spec.train.map(spec.train_map)))
+        assert tuple(image.shape) == (48, 48, 3)
+        image, _ = next(iter(spec.validation.map(spec.eval_map)))  # mock data ignores the slice sizes
+        assert tuple(image.shape) == (48, 48, 3) and float(np.max(image)) <= 1.0
+
+
+# === Binaries with each CIFAR gin file ===
+def tiny_cifar_params(folder, extra=()):
+    params = ["DATASET = @datasets.image_folder()", f"datasets.image_folder.root = '{folder}'",
+              "datasets.image_folder.zip_path = None", "datasets.image_folder.validation_count = 4",
+              "datasets.image_folder.load_size = 32", "train.batch_size = 4", "train.epochs = 1",
+              "train.steps_per_epoch = 1", *extra]
+    return [f"--gin_param={p}" for p in params]
+
+
+@pytest.fixture(scope="module")
+def seed_cpu_run(folder, tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("runs") / "seed_cpu"
+    proc = run_binary("train", "--gin_file=cifar10_seed_cpu.gin", f"--model_dir={model_dir}",
+                      *tiny_cifar_params(folder, ["datasets.image_folder.image_size = 32"]), check=True)
+    assert '"epochs_completed": 1' in proc.stdout
+    return model_dir
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("gin_file", ["cifar10_seed.gin", "cifar10.gin", "cifar10_cpu.gin"])
+def test_one_train_step_with_each_cifar_gin_file(folder, tmp_path, gin_file):
+    extra = ["datasets.image_folder.image_size = %IMAGE_SIZE", "datasets.image_folder.augment = 'seed'"]
+    proc = run_binary("train", f"--gin_file={gin_file}", f"--model_dir={tmp_path / 'run'}",
+                      *tiny_cifar_params(folder, extra), check=True)
+    assert '"epochs_completed": 1' in proc.stdout
+
+
+@pytest.mark.slow
+def test_viz_and_predict_on_seed_cpu_run(folder, seed_cpu_run):
+    import subprocess
+    import sys
+
+    from binaries import ROOT
+
+    image = str(folder / "train" / "cat" / "0000.jpg")
+    proc = subprocess.run([sys.executable, "-m", "tasks.vision.viz", f"--model_dir={seed_cpu_run}", image],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = seed_cpu_run / "viz" / "0000_attention.png"
+    assert out.exists() and out.stat().st_size > 1000
+    assert open(out, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    proc = run_binary("predict", f"--model_dir={seed_cpu_run}", image, check=True)
+    assert "cat" in proc.stdout or "dog" in proc.stdout
