@@ -2,3 +2,4 @@
 
 from tasks import common  # noqa: F401
 from tasks import synthetic  # noqa: F401
+from tasks import vision  # noqa: F401
