@@ -50,7 +50,10 @@ class TLBCell(keras.layers.Layer):
         num_latents: int. Number of slow-stream vectors. Defaults to `8`.
         dropout: float. Feed-forward dropout. Defaults to `0.1`.
         attention_dropout: float. Dropout on attention probabilities. Defaults to `0.0`.
-        initial_state: str. `"zeros"` or `"learned"`. Defaults to `"zeros"`.
+        initial_state: str. `"zeros"` or `"learned"`. Defaults to `"learned"`:
+            with zeros every latent starts equal and, attention being
+            symmetric in its queries, stays equal, so `num_latents` > 1 adds
+            nothing (the keras-io example uses zeros; seed mode keeps them).
         layout: str. `"paper"` or `"seed"`. Defaults to `"paper"`.
         norm_mode: str. `"pre"` or `"qkv"`, see `AttentionBlock`. Defaults to `"pre"`.
         read_slow: bool. Whether the fast stream reads the slow state (ablation
@@ -83,7 +86,7 @@ class TLBCell(keras.layers.Layer):
         num_latents=8,
         dropout=0.1,
         attention_dropout=0.0,
-        initial_state="zeros",
+        initial_state="learned",
         layout="paper",
         norm_mode="pre",
         read_slow=True,

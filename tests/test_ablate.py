@@ -1,0 +1,284 @@
+"""tlbkit-ablate: sweep parsing, a tiny 2x2x2 sweep end to end, resume, a failing trial,
+aggregation against the per-trial metrics.json, and a parse check of every shipped sweep file."""
+
+import csv
+import glob
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tlbkit import ablate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = [
+    "train.epochs = 1",
+    "train.steps_per_epoch = 2",
+    "train.batch_size = 32",
+    "LENGTH = 16",
+    "DIM = 16",
+    "VOCAB = 16",
+    "cells.tlb.num_layers = 1",
+    "cells.tlb.r = 1",
+    "datasets.long_range_recall.num_train = 128",
+    "datasets.long_range_recall.num_validation = 64",
+    "datasets.long_range_recall.num_test = 64",
+]
+AXES = ["cells.tlb.num_latents=[2, 4]", "encoders.tlb.chunk_size=[4, 8]"]
+RESUMED = "num_latents=4,chunk_size=8,seed=1"
+
+
+def run_ablate(*args, timeout=600):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-m", "tlbkit.bin.ablate", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+def sweep_args(root, axes=AXES):
+    return (["--gin_file=recall_cpu.gin", f"--root={root}", "--seeds=2", "--parallel=2"]
+            + [f"--gin_param={p}" for p in TINY] + [f"--sweep={a}" for a in axes])
+
+
+def snapshot(root, proc):
+    """What a sweep left behind, read before a later test changes the directory."""
+    trials = {}
+    for path in sorted(glob.glob(os.path.join(root, "trials", "*", "metrics.json"))):
+        with open(path) as f:
+            trials[os.path.basename(os.path.dirname(path))] = (json.load(f), os.stat(path).st_mtime_ns)
+    with open(os.path.join(root, "results.csv")) as f:
+        rows = list(csv.DictReader(f))
+    with open(os.path.join(root, "results.md")) as f:
+        md = f.read()
+    return {"root": root, "proc": proc, "trials": trials, "rows": rows, "md": md}
+
+
+@pytest.fixture(scope="module")
+def first_sweep(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("ablate") / "sweep")
+    proc = run_ablate(*sweep_args(root))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return snapshot(root, proc)
+
+
+@pytest.fixture(scope="module")
+def second_sweep(first_sweep):
+    """Same root: one trial lost its metrics.json (interrupted) and a bad value joins the first axis."""
+    root = first_sweep["root"]
+    os.remove(os.path.join(root, "trials", RESUMED, "metrics.json"))
+    proc = run_ablate(*sweep_args(root, ["cells.tlb.num_latents=[2, 4, 0]", AXES[1]]))
+    return snapshot(root, proc)
+
+
+# === Parsing (no training) ===
+
+
+def test_split_values_keeps_gin_literals():
+    assert ablate.split_values("[1, 2.5, -3]") == ["1", "2.5", "-3"]
+    assert ablate.split_values("['state', 'a,b]', True, None, %DIM]") == ["'state'", "'a,b]'", "True", "None", "%DIM"]
+    assert ablate.split_values("[@encoders.tlb(), @encoders.lstm(),]") == ["@encoders.tlb()", "@encoders.lstm()"]
+    assert ablate.split_values("[(1, 2), {'a': [3]}]") == ["(1, 2)", "{'a': [3]}"]
+    for bad in ["1, 2", "[1, 2", "[1 2]", "[]", "[1,,2]", "[1] x"]:
+        with pytest.raises(ablate.SweepError):
+            ablate.split_values(bad)
+
+
+def test_axes_and_seeds():
+    assert ablate.parse_axis("cells.tlb.r = [1, 2]") == ablate.Axis("cells.tlb.r", ["1", "2"])
+    assert ablate.parse_axis("CHUNK_SIZE=[4]").name == "CHUNK_SIZE"
+    with pytest.raises(ablate.SweepError, match="name = "):
+        ablate.parse_axis("[1, 2]")
+    assert ablate.parse_seeds("3") == [0, 1, 2]
+    assert ablate.parse_seeds("[0, 7]") == ablate.parse_seeds("0,7") == [0, 7]
+    for bad in ["0", "x", "[]"]:
+        with pytest.raises(ablate.SweepError):
+            ablate.parse_seeds(bad)
+
+
+def test_sweep_file_format(tmp_path):
+    path = tmp_path / "my.sweep"
+    path.write_text(
+        "# a comment\n"
+        "title = My sweep  # trailing comment\n"
+        "gin_file = recall_cpu.gin\n"
+        "param heads.classification.chunk_size = %CHUNK_SIZE\n"
+        "param train.epochs = 2\n"
+        "sweep heads.classification.pooling = ['state',  # continues\n"
+        "    'last_chunk']\n"
+        "sweep models.classifier.encoder = [@encoders.tlb(), @encoders.lstm()]\n"
+        "seeds = 2\n"
+        "metric = test_accuracy\n"
+    )
+    sweep = ablate.read_sweep_file(str(path))
+    assert sweep.title == "My sweep" and sweep.gin_files == ["recall_cpu.gin"] and sweep.seeds == [0, 1]
+    assert sweep.params == ["heads.classification.chunk_size = %CHUNK_SIZE", "train.epochs = 2"]
+    assert [a.name for a in sweep.axes] == ["heads.classification.pooling", "models.classifier.encoder"]
+    assert sweep.axes[0].values == ["'state'", "'last_chunk'"] and sweep.metric == "test_accuracy"
+    assert sweep.gin_search_paths == [str(tmp_path)]
+    # Command-line additions come after the file's; a command-line axis replaces the file's.
+    merged = ablate.build_sweep(str(path), params=["train.epochs = 3"], axes=["heads.classification.pooling=['state']"],
+                                seeds="1")
+    assert merged.params[-1] == "train.epochs = 3" and merged.seeds == [0]
+    assert [a.name for a in merged.axes] == ["models.classifier.encoder", "heads.classification.pooling"]
+    trials = ablate.make_trials(sweep)
+    assert [t.trial_id for t in trials[:3]] == [
+        "pooling=state,encoder=encoders.tlb,seed=0", "pooling=state,encoder=encoders.tlb,seed=1",
+        "pooling=state,encoder=encoders.lstm,seed=0"]
+    assert len(trials) == 8
+    args = ablate.train_args(sweep, trials[2])
+    assert "--gin_param=models.classifier.encoder = @encoders.lstm()" in args and args[-1] == "--seed=0"
+    assert f"--gin_search_path={tmp_path}" in args and args[0] == "--gin_file=recall_cpu.gin"
+    path.write_text("gin_file = recall_cpu.gin\nbogus = 1\n")
+    with pytest.raises(ablate.SweepError, match=r"my.sweep:2: unknown key 'bogus'"):
+        ablate.read_sweep_file(str(path))
+
+
+def test_trial_ids_must_be_distinct():
+    sweep = ablate.Sweep(gin_files=["recall_cpu.gin"], axes=[ablate.Axis("x.y.z", ["1", "'1'"])])
+    with pytest.raises(ablate.SweepError, match="same trial"):
+        ablate.make_trials(sweep)
+    sweep = ablate.Sweep(axes=[ablate.Axis("encoders.tlb.chunk_size", ["4"]),
+                               ablate.Axis("heads.classification.chunk_size", ["4"])])
+    assert ablate.make_trials(sweep)[0].trial_id == (
+        "encoders.tlb.chunk_size=4,heads.classification.chunk_size=4,seed=0")
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "gin", "ablations", "*.sweep"))),
+                         ids=os.path.basename)
+def test_shipped_sweep_file_parses(path):
+    sweep = ablate.read_sweep_file(path)
+    assert sweep.gin_files == ["recall_cpu.gin"] and len(sweep.seeds) >= 2
+    assert len(ablate.make_trials(sweep)) >= 4
+    assert ablate.check_sweep(sweep) == {}  # every trial's gin parses and its model constructs
+
+
+def test_check_sweep_reports_bad_trials():
+    sweep = ablate.build_sweep(gin_files=["recall_cpu.gin"], axes=["cells.tlb.r=[1, 3]"])
+    errors = ablate.check_sweep(sweep)
+    assert list(errors) == ["r=3,seed=0"] and "`r` must be between 1 and 2" in errors["r=3,seed=0"]
+    sweep = ablate.build_sweep(gin_files=["recall_cpu.gin"], axes=["cells.tlb.num_latentz=[1]"])
+    assert "num_latentz" in ablate.check_sweep(sweep)["num_latentz=1,seed=0"]
+
+
+def test_markdown_marks_the_best_setting():
+    sweep = ablate.Sweep(axes=[ablate.Axis("a.b.c", ["1", "2"])], seeds=[0, 1])
+    rows = [{"trial_id": f"c={c},seed={s}", "a.b.c": c, "seed": s, "status": "ok", "error": "", "val_accuracy": v}
+            for c, s, v in [("1", 0, 0.5), ("1", 1, 0.7), ("2", 0, 0.9), ("2", 1, 0.8)]]
+    summary = ablate.summarize(sweep, rows, ["val_accuracy"])
+    assert summary[0]["val_accuracy"] == pytest.approx(0.6) and summary[1]["val_accuracy_std"] == pytest.approx(
+        statistics.stdev([0.9, 0.8]))
+    md = ablate.markdown(sweep, summary, ["val_accuracy"])
+    assert "| **`2`** | **0.8500 ± 0.0707** | **2/2** |" in md and "| `1` | 0.6000 ± 0.1414 | 2/2 |" in md
+    summary = ablate.summarize(sweep, rows, ["val_loss"])
+    assert "| `1` | – | 2/2 |" in ablate.markdown(sweep, summary, ["val_loss"])
+
+
+def test_usage_errors():
+    proc = run_ablate("--gin_file=recall_cpu.gin", "--sweep=cells.tlb.r=[1, 2", "--root=/tmp/x")
+    assert proc.returncode == 2 and "error: cannot read the value list '[1, 2'" in proc.stderr
+
+
+def test_a_hanging_trial_is_killed(tmp_path):
+    sweep = ablate.build_sweep(gin_files=["recall_cpu.gin"])
+    trial_dir = str(tmp_path / "t")
+    status, error = ablate.run_trial(trial_dir, ablate.train_args(sweep, ablate.make_trials(sweep)[0]), timeout=0.5)
+    assert status == "failed" and error.startswith("timed out after 0.5 s")
+    assert open(os.path.join(trial_dir, "error.txt")).readline().startswith("timed out after 0.5 s")
+
+
+# === A tiny sweep end to end ===
+
+
+def test_sweep_runs_every_trial(first_sweep):
+    assert len(first_sweep["trials"]) == 8
+    assert "8 trials: 0 finished, 8 to run, 2 at a time." in first_sweep["proc"].stdout
+    trial_dir = os.path.join(first_sweep["root"], "trials", "num_latents=4,chunk_size=8,seed=1")
+    operative = open(os.path.join(trial_dir, "operative_config.gin")).read()
+    assert "cells.tlb.num_latents = 4" in operative and "encoders.tlb.chunk_size = 8" in operative
+    assert "train.seed = 1" in operative and "train.steps_per_epoch = 2" in operative
+    assert open(os.path.join(first_sweep["root"], "results.png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert [r["status"] for r in first_sweep["rows"]] == ["ok"] * 8
+
+
+def test_results_match_the_trials(first_sweep):
+    rows, trials = first_sweep["rows"], first_sweep["trials"]
+    assert [r["trial_id"] for r in rows] == [
+        f"num_latents={n},chunk_size={c},seed={s}" for n in (2, 4) for c in (4, 8) for s in (0, 1)]
+    for row in rows:
+        metrics, _ = trials[row["trial_id"]]
+        for key in ("val_accuracy", "test_accuracy", "params", "wall_time_s"):
+            assert float(row[key]) == metrics[key], (row["trial_id"], key)
+    md_rows = {line.split("|")[1].strip("* `") + "," + line.split("|")[2].strip("* `"): line
+               for line in first_sweep["md"].splitlines() if line.startswith("| ") and "`" in line.split("|")[1]
+               and "cells" not in line}
+    assert len(md_rows) == 4
+    means = {}
+    for n in (2, 4):
+        for c in (4, 8):
+            values = [trials[f"num_latents={n},chunk_size={c},seed={s}"][0]["val_accuracy"] for s in (0, 1)]
+            means[f"{n},{c}"] = statistics.fmean(values)
+            cell = f"{statistics.fmean(values):.4f} ± {statistics.stdev(values):.4f}"
+            assert cell in md_rows[f"{n},{c}"], (cell, md_rows[f"{n},{c}"])
+    best = max(means.values())
+    for key, line in md_rows.items():
+        assert ("**" in line) == (means[key] == best), line
+
+
+def test_rerun_resumes_only_the_unfinished_trial_and_records_failures(first_sweep, second_sweep):
+    proc = second_sweep["proc"]
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "12 trials: 7 finished, 5 to run, 2 at a time." in proc.stdout
+    for trial_id, (_, mtime) in first_sweep["trials"].items():
+        new_metrics, new_mtime = second_sweep["trials"][trial_id]
+        assert (new_mtime != mtime) == (trial_id == RESUMED), trial_id
+    resumed_log = open(os.path.join(second_sweep["root"], "trials", RESUMED, "stdout.txt")).read()
+    assert "already finished 1/1 epochs" in resumed_log  # resumed from its checkpoint, not retrained
+    failed = [r for r in second_sweep["rows"] if r["status"] == "failed"]
+    assert [r["trial_id"] for r in failed] == [f"num_latents=0,chunk_size={c},seed={s}" for c in (4, 8) for s in (0, 1)]
+    for row in failed:
+        assert row["error"].startswith("exit status 2:") and "num_latents" in row["error"] and row["val_accuracy"] == ""
+        error_txt = open(os.path.join(second_sweep["root"], "trials", row["trial_id"], "error.txt")).read()
+        assert error_txt.startswith(row["error"]) and "Last lines of stderr.txt" in error_txt
+    assert sum(r["status"] == "ok" for r in second_sweep["rows"]) == 8
+    assert "| `0` | `4` | – | – | – | – | 0/2 |" in second_sweep["md"]
+    assert "Failed trials" in second_sweep["md"] and "`num_latents=0,chunk_size=8,seed=1`" in second_sweep["md"]
+
+
+def _processes_mentioning(text):
+    found = []
+    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(cmdline, "rb") as f:
+                if text.encode() in f.read():
+                    found.append(cmdline)
+        except OSError:
+            pass
+    return found
+
+
+def test_sigterm_ends_the_running_trials(tmp_path):
+    root = str(tmp_path / "interrupted")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen([sys.executable, "-m", "tlbkit.bin.ablate", *sweep_args(root, ["cells.tlb.num_latents=[2]"])],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    trial_json = os.path.join(root, "trials", "num_latents=2,seed=0", "trial.json")
+    try:
+        for _ in range(600):
+            if os.path.exists(trial_json) or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert os.path.exists(trial_json), proc.communicate()
+        time.sleep(1.0)
+        assert _processes_mentioning(os.path.join(root, "trials")), "no trial subprocess started"
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1 and "interrupted; the same command resumes" in stderr
+    assert not _processes_mentioning(os.path.join(root, "trials"))  # the trials ended with the sweep
+    assert not os.path.exists(os.path.join(os.path.dirname(trial_json), "error.txt"))
