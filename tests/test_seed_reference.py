@@ -1,0 +1,21 @@
+"""tlbkit's seed mode computes what a plain Keras RNN implementation of the keras-io example computes."""
+
+import keras
+import numpy as np
+
+from bench.seed_reference import SeedModel, build_tlbkit_seed, copy_weights_to_tlbkit
+
+
+def test_seed_mode_matches_plain_rnn_reference():
+    keras.utils.set_random_seed(3)
+    images = np.random.default_rng(0).uniform(size=(3, 48, 48, 3)).astype("float32")
+    reference = SeedModel()
+    expected = keras.ops.convert_to_numpy(reference(images))
+    assert reference.count_params() == 364_810
+    ours = build_tlbkit_seed()
+    ours(images)
+    copy_weights_to_tlbkit(reference, ours)
+    got = keras.ops.convert_to_numpy(keras.ops.softmax(ours(images)))
+    np.testing.assert_allclose(got, expected, atol=2e-5)
+    # Not trivially equal: the prediction changes with the image.
+    assert np.abs(expected[0] - expected[1]).max() > 1e-4
