@@ -130,7 +130,7 @@ def build_tlbkit_seed(image_size=48):
     from tlbkit.models import SequenceClassifier
 
     cell = TLBCell(dim=64, num_heads=1, key_dim=64, num_layers=4, r=2, num_latents=8, dropout=0.2,
-                   attention_dropout=0.2, layout="seed", norm_mode="qkv")
+                   attention_dropout=0.2, layout="seed", norm_mode="qkv", initial_state="zeros")
     return SequenceClassifier(TLBEncoder(cell, chunk_size=8),
                               ClassificationHead(10, pooling="last_chunk", chunk_size=8, norm=False),
                               tokenizer=PatchTokenizer(image_size, 4, 64))

@@ -142,6 +142,21 @@ def test_dropout_is_active_in_training_and_deterministic_in_inference():
     np.testing.assert_allclose(np_(enc(x)["state"]), np_(enc(x)["state"]))
 
 
+def test_training_and_inference_loops_agree(encoder):
+    # Without dropout the differentiable (training) loop and the XLA-compilable inference loop compute
+    # the same function.
+    x = tokens(length=3 * CHUNK + 1)
+    a, b = encoder(x, training=True), encoder(x, training=False)
+    for key in ("sequence", "state", "states"):
+        np.testing.assert_allclose(np_(a[key]), np_(b[key]), atol=1e-6)
+
+
+def test_unrolled_loop_agrees(encoder):
+    unrolled = TLBEncoder(encoder.cell, chunk_size=CHUNK, unroll=True)
+    x = tokens()
+    np.testing.assert_allclose(np_(unrolled(x)["sequence"]), np_(encoder(x)["sequence"]), atol=1e-6)
+
+
 def test_attention_scores_are_distributions(encoder):
     out = encoder(tokens(), return_attention_scores=True)
     att = np_(out["attention"])
@@ -152,7 +167,7 @@ def test_attention_scores_are_distributions(encoder):
 # === Seed mode ===
 def test_seed_layout_structure_and_parameters():
     cell = TLBCell(dim=64, num_heads=1, key_dim=64, num_layers=4, r=2, num_latents=8, dropout=0.2,
-                   attention_dropout=0.2, layout="seed", norm_mode="qkv")
+                   attention_dropout=0.2, layout="seed", norm_mode="qkv", initial_state="zeros")
     enc = TLBEncoder(cell, chunk_size=8)
     model = SequenceClassifier(enc, ClassificationHead(10, pooling="last_chunk", chunk_size=8, norm=False))
     model(np.zeros((1, 144, 64), "float32"))

@@ -51,7 +51,7 @@ def test_conv_stem_tokenizer():
 
 def test_seed_model_has_the_examples_364810_parameters():
     cell = TLBCell(dim=64, num_heads=1, key_dim=64, num_layers=4, r=2, num_latents=8, dropout=0.2,
-                   attention_dropout=0.2, layout="seed", norm_mode="qkv")
+                   attention_dropout=0.2, layout="seed", norm_mode="qkv", initial_state="zeros")
     model = SequenceClassifier(TLBEncoder(cell, chunk_size=8),
                                ClassificationHead(10, pooling="last_chunk", chunk_size=8, norm=False),
                                tokenizer=PatchTokenizer(48, 4, 64))

@@ -20,12 +20,6 @@ def standardize(x, epsilon):
     return ops.cast(centered * ops.rsqrt(variance + epsilon), x.dtype)
 
 
-def apply_keep_mask(x, keep, rate):
-    """Inverted dropout with a precomputed boolean keep-mask."""
-    scale = ops.cast(1.0 / (1.0 - rate), x.dtype)
-    return ops.where(keep, x * scale, ops.zeros_like(x))
-
-
 @tlbkit_export("tlbkit.layers.AttentionBlock")
 class AttentionBlock(keras.layers.Layer):
     """Pre-LayerNorm multi-head attention with residual, then a feed-forward block.
@@ -41,7 +35,7 @@ class AttentionBlock(keras.layers.Layer):
     - `"qkv"`: three LayerNorms, one each for query, key and value inputs, as
       the keras-io "When Recurrence meets Transformers" example does.
 
-    Dropout can be driven by precomputed boolean keep-masks (`attention_noise`,
+    Dropout can be driven by precomputed multipliers (`attention_noise`,
     `ffn_noise`); this is how the recurrent encoder runs dropout inside a
     backend loop without carrying random-generator state through it.
 
@@ -67,10 +61,11 @@ class AttentionBlock(keras.layers.Layer):
         context: optional (B, K, dim) tensor. Keys/values; `None` means
             self-attention.
         context_mask: optional (B, K) boolean tensor, `True` for real tokens.
-        attention_noise: optional (B, H, Q, K) boolean keep-mask.
-        ffn_noise: optional (B, Q, dim) boolean keep-mask.
+        attention_noise: optional (B, H, Q, K) dropout multiplier (0 or 1/(1-rate)).
+        ffn_noise: optional (B, Q, dim) dropout multiplier.
         training: bool. Dropout is applied only when `True`.
         return_attention_scores: bool. Also return the (B, H, Q, K) probabilities.
+        weights: optional dict from `folded_weights` (computed once outside a loop).
 
     Example:
     >>> block = AttentionBlock(dim=16, num_heads=2)
@@ -174,11 +169,12 @@ class AttentionBlock(keras.layers.Layer):
         shift = ops.stack([self.norm_shift[i] for i in rows], axis=0)
         return scale, shift
 
-    def _project(self, normed, parts, rows):
-        """`LN_j(x) @ W_j + b_j` for each part j, folded into one matmul.
+    def _fold(self, parts, rows):
+        """(kernel, bias) of `LN_j(x) @ W_j + b_j` for the parts j, as one matmul on std(x).
+
+        `LN(x) @ W + b = std(x) @ (diag(scale) W) + (shift @ W + b)`.
 
         Args:
-            normed: (..., dim) standardized input.
             parts: list of projection indices (0=query, 1=key, 2=value).
             rows: list of LayerNorm rows, one per part.
         """
@@ -191,10 +187,43 @@ class AttentionBlock(keras.layers.Layer):
         # kernel: (dim, m, width); scale/shift: (m, dim).
         folded_kernel = kernel * ops.expand_dims(ops.transpose(scale), -1)
         folded_bias = bias + ops.einsum("md,dmw->mw", shift, kernel)
+        width = self.num_heads * self.key_dim * len(parts)
+        return ops.reshape(folded_kernel, (self.dim, width)), ops.reshape(folded_bias, (width,))
+
+    def folded_weights(self, kind="self"):
+        """The weights one application uses, with the LayerNorm affines folded in.
+
+        A loop over chunks computes these once, outside the loop, and passes
+        them to `call(weights=...)`, so each iteration runs only the
+        activation-side ops.
+
+        Args:
+            kind: str. `"self"` or `"cross"` (attention to a context).
+        """
+        w = {}
         width = self.num_heads * self.key_dim
-        m = len(parts)
-        out = ops.matmul(normed, ops.reshape(folded_kernel, (self.dim, m * width)))
-        return out + ops.reshape(folded_bias, (m * width,))
+        q_scale = 1.0 / math.sqrt(self.key_dim)  # attention's 1/sqrt(d), folded into the queries
+        if kind == "self":
+            kernel, bias = self._fold([0, 1, 2], [0, 1, 2] if self.norm_mode == "qkv" else [0, 0, 0])
+            column_scale = ops.concatenate(
+                [ops.full((width,), q_scale, dtype=kernel.dtype), ops.ones((2 * width,), dtype=kernel.dtype)]
+            )
+            w["qkv"] = (kernel * column_scale, bias * column_scale)
+        else:
+            if self.norm_mode == "pre" and not self.cross_attention:
+                raise ValueError(
+                    f"AttentionBlock '{self.name}' was built with cross_attention=False but called with "
+                    "a context. Pass cross_attention=True to create the context LayerNorm."
+                )
+            kernel, bias = self._fold([0], [0])
+            w["q"] = (kernel * q_scale, bias * q_scale)
+            w["kv"] = self._fold([1, 2], [1, 2] if self.norm_mode == "qkv" else [1, 1])
+        w["out"] = (self.output_kernel, self.output_bias)
+        kernel_1 = self.ffn_kernel_1 * ops.expand_dims(self.ffn_norm_scale, -1)
+        bias_1 = self.ffn_bias_1 + ops.matmul(self.ffn_norm_shift[None], self.ffn_kernel_1)[0]
+        w["ffn1"] = (kernel_1, bias_1)
+        w["ffn2"] = (self.ffn_kernel_2, self.ffn_bias_2)
+        return w
 
     def _split_heads(self, x):
         # (B, T, H*Dk) -> (B, H, T, Dk)
@@ -203,37 +232,42 @@ class AttentionBlock(keras.layers.Layer):
         return ops.transpose(x, (0, 2, 1, 3))
 
     def _attend(self, q, k, v, context_mask, attention_noise, training):
+        """Scaled dot-product attention; `q` is already scaled by 1/sqrt(key_dim).
+
+        Returns the mixed values (B, Q, H*Dk) and the probabilities, (B, Q, K)
+        for one head, else (B, H, Q, K).
+        """
         width = self.num_heads * self.key_dim
-        scale = 1.0 / math.sqrt(self.key_dim)
-        if self.num_heads == 1:
-            scores = ops.matmul(q, ops.swapaxes(k, -1, -2))[:, None]
+        single = self.num_heads == 1
+        if single:
+            scores = ops.einsum("bqd,bkd->bqk", q, k)
         else:
             q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
-            scores = ops.matmul(q, ops.swapaxes(k, -1, -2))
-        scores = ops.cast(scores, "float32") * scale
+            scores = ops.einsum("bhqd,bhkd->bhqk", q, k)
+        scores = ops.cast(scores, "float32")
         if context_mask is not None:
             bias = (1.0 - ops.cast(context_mask, "float32")) * -1e9
-            scores = scores + bias[:, None, None, :]
+            scores = scores + (bias[:, None, :] if single else bias[:, None, None, :])
         probs = ops.softmax(scores, axis=-1)
         probs_c = ops.cast(probs, q.dtype)
         if training and self.attention_dropout > 0:
             if attention_noise is None:
-                probs_c = keras.random.dropout(
-                    probs_c, self.attention_dropout, seed=self.seed_generator
-                )
+                probs_c = keras.random.dropout(probs_c, self.attention_dropout, seed=self.seed_generator)
             else:
-                probs_c = apply_keep_mask(probs_c, attention_noise, self.attention_dropout)
-        if self.num_heads == 1:
-            out = ops.matmul(probs_c[:, 0], v)
-        else:
-            out = ops.matmul(probs_c, v)  # (B, H, Q, Dk)
-            out = ops.transpose(out, (0, 2, 1, 3))
+                probs_c = probs_c * ops.reshape(ops.cast(attention_noise, probs_c.dtype), ops.shape(probs_c))
+        out = ops.matmul(probs_c, v)
+        if not single:
+            out = ops.transpose(out, (0, 2, 1, 3))  # (B, Q, H, Dk)
             shape = ops.shape(out)
             out = ops.reshape(out, (shape[0], shape[1], width))
         return out, probs
 
     def noise_shapes(self, batch_size, query_length, key_length):
-        """Shapes of the keep-masks this block consumes for one application."""
+        """Shapes of the dropout multipliers this block consumes for one application.
+
+        A multiplier is 0 where dropped and 1/(1-rate) where kept (see
+        `TLBCell.sample_noise`).
+        """
         shapes = {}
         if self.attention_dropout > 0:
             shapes["attention"] = (batch_size, self.num_heads, query_length, key_length)
@@ -251,48 +285,36 @@ class AttentionBlock(keras.layers.Layer):
         ffn_noise=None,
         training=None,
         return_attention_scores=False,
+        weights=None,
     ):
         width = self.num_heads * self.key_dim
+        w = weights if weights is not None else self.folded_weights("self" if context is None else "cross")
         x = inputs
         normed_x = standardize(x, self.norm_epsilon)
         if context is None:
-            rows = [0, 1, 2] if self.norm_mode == "qkv" else [0, 0, 0]
-            qkv = self._project(normed_x, [0, 1, 2], rows)
+            qkv = ops.matmul(normed_x, w["qkv"][0]) + w["qkv"][1]
             q = qkv[..., :width]
             k = qkv[..., width : 2 * width]
             v = qkv[..., 2 * width :]
         else:
-            if self.norm_mode == "pre" and not self.cross_attention:
-                raise ValueError(
-                    f"AttentionBlock '{self.name}' was built with "
-                    "cross_attention=False but called with a context. Pass "
-                    "cross_attention=True to create the context LayerNorm."
-                )
-            normed_c = standardize(context, self.norm_epsilon)
-            q = self._project(normed_x, [0], [0])
-            kv_rows = [1, 2] if self.norm_mode == "qkv" else [1, 1]
-            kv = self._project(normed_c, [1, 2], kv_rows)
+            q = ops.matmul(normed_x, w["q"][0]) + w["q"][1]
+            kv = ops.matmul(standardize(context, self.norm_epsilon), w["kv"][0]) + w["kv"][1]
             k = kv[..., :width]
             v = kv[..., width:]
-        attended, probs = self._attend(
-            q, k, v, context_mask, attention_noise, training
-        )
-        x = x + ops.matmul(attended, self.output_kernel) + self.output_bias
-        # Feed-forward block.
-        # The FFN LayerNorm's affine part is folded into the first kernel.
-        kernel_1 = self.ffn_kernel_1 * ops.expand_dims(self.ffn_norm_scale, -1)
-        bias_1 = self.ffn_bias_1 + ops.matmul(self.ffn_norm_shift[None], self.ffn_kernel_1)[0]
-        h = ops.matmul(standardize(x, self.norm_epsilon), kernel_1) + bias_1
+        attended, probs = self._attend(q, k, v, context_mask, attention_noise, training)
+        x = x + ops.matmul(attended, w["out"][0]) + w["out"][1]
+        # Feed-forward block (its LayerNorm's affine part is folded into the first kernel).
+        h = ops.matmul(standardize(x, self.norm_epsilon), w["ffn1"][0]) + w["ffn1"][1]
         h = ops.gelu(h, approximate=self.gelu_approximate)
-        h = ops.matmul(h, self.ffn_kernel_2) + self.ffn_bias_2
+        h = ops.matmul(h, w["ffn2"][0]) + w["ffn2"][1]
         if training and self.dropout > 0:
             if ffn_noise is None:
                 h = keras.random.dropout(h, self.dropout, seed=self.seed_generator)
             else:
-                h = apply_keep_mask(h, ffn_noise, self.dropout)
+                h = h * ops.cast(ffn_noise, h.dtype)
         x = x + h
         if return_attention_scores:
-            return x, probs
+            return x, probs[:, None] if self.num_heads == 1 else probs
         return x
 
     def compute_output_shape(self, inputs_shape, *args, **kwargs):

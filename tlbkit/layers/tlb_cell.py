@@ -180,6 +180,8 @@ class TLBCell(keras.layers.Layer):
     # === State ===
     def get_initial_state(self, batch_size):
         """The slow state before the first chunk: (batch_size, num_latents, dim)."""
+        if not self.built:
+            self.build()
         if self.initial_state == "learned":
             state = ops.cast(self.learned_state, self.compute_dtype)
             return ops.broadcast_to(state[None], (batch_size, self.num_latents, self.dim))
@@ -195,7 +197,7 @@ class TLBCell(keras.layers.Layer):
         return shapes
 
     def sample_noise(self, batch_size, chunk_size, num_chunks=None):
-        """Boolean keep-masks for the recurrent part of `num_chunks` steps.
+        """Dropout multipliers (0 or 1/(1-rate)) for the recurrent part of `num_chunks` steps.
 
         Returns a list (one entry per block application after the prefix, plus
         the slow update) of dicts of tensors with a leading `num_chunks` axis
@@ -210,12 +212,13 @@ class TLBCell(keras.layers.Layer):
             for key, shape in shapes.items():
                 rate = self.attention_dropout if key == "attention" else self.dropout
                 full = shape if num_chunks is None else (num_chunks,) + tuple(shape)
-                entry[key] = keras.random.uniform(full, seed=self.seed_generator) >= rate
+                keep = keras.random.uniform(full, seed=self.seed_generator) >= rate
+                entry[key] = ops.cast(keep, self.compute_dtype) * (1.0 / (1.0 - rate))
             out.append(entry)
         return out
 
     # === Forward ===
-    def _run_block(self, idx, kind, x, mask, state, noise, training):
+    def _run_block(self, idx, kind, x, mask, state, noise, training, weights=None):
         noise = noise or {}
         block = self.fast_blocks[idx]
         if kind == "self":
@@ -225,6 +228,7 @@ class TLBCell(keras.layers.Layer):
                 attention_noise=noise.get("attention"),
                 ffn_noise=noise.get("ffn"),
                 training=training,
+                weights=weights,
             )
         return block(
             x,
@@ -232,7 +236,18 @@ class TLBCell(keras.layers.Layer):
             attention_noise=noise.get("attention"),
             ffn_noise=noise.get("ffn"),
             training=training,
+            weights=weights,
         )
+
+    def loop_weights(self):
+        """Folded weights of every application in `recurrent_step` (then the slow update).
+
+        Computed once before a loop over chunks and passed to each step, so the
+        loop body holds only activation-side ops.
+        """
+        steps = self.schedule[self.prefix_length :]
+        weights = [self.fast_blocks[idx].folded_weights(kind) for idx, kind in steps]
+        return weights + [self.slow_block.folded_weights("cross")]
 
     def prefix(self, tokens, mask=None, training=None):
         """The fast-stream steps before the first read of the slow state.
@@ -246,9 +261,12 @@ class TLBCell(keras.layers.Layer):
         return x
 
     def recurrent_step(
-        self, tokens, state, mask=None, noise=None, training=None, return_attention_scores=False
+        self, tokens, state, mask=None, noise=None, training=None, return_attention_scores=False, weights=None
     ):
         """The state-dependent rest of a chunk step, after `prefix`.
+
+        Args:
+            weights: optional list from `loop_weights()`.
 
         Returns `(fast_outputs, new_state)` and, if asked, the slow stream's
         attention probabilities (B, heads, num_latents, C).
@@ -256,8 +274,9 @@ class TLBCell(keras.layers.Layer):
         x = tokens
         steps = self.schedule[self.prefix_length :]
         noise = noise if noise is not None else [None] * (len(steps) + 1)
+        weights = weights if weights is not None else [None] * (len(steps) + 1)
         for k, (idx, kind) in enumerate(steps):
-            x = self._run_block(idx, kind, x, mask, state, noise[k], training)
+            x = self._run_block(idx, kind, x, mask, state, noise[k], training, weights[k])
         slow_noise = noise[-1] or {}
         updated, scores = self.slow_block(
             state,
@@ -267,6 +286,7 @@ class TLBCell(keras.layers.Layer):
             ffn_noise=slow_noise.get("ffn"),
             training=training,
             return_attention_scores=True,
+            weights=weights[-1],
         )
         if mask is not None:
             x = x * ops.cast(mask, x.dtype)[..., None]

@@ -38,6 +38,41 @@ def scan(body, init, xs):
     return keras.tree.map_structure(lambda s: s[-1], stacked), stacked
 
 
+def chunk_loop(body, init, xs, length, buffers, differentiable=True):
+    """`keras.ops.scan` semantics: `body(carry, x_i) -> (carry, ys_i)`; returns (carry, stacked ys).
+
+    `ys_i[0]` must be the new carry, and `buffers` zero tensors shaped like the
+    stacked ys, (length, ...) each.
+
+    JAX and torch: `keras.ops.scan`. TensorFlow: when gradients are needed,
+    `keras.ops.scan` (a while-loop over TensorArrays, carrying the ys because
+    its TensorFlow version stacks outputs shaped like the carry); otherwise a
+    `keras.ops.while_loop` with `maximum_iterations` writing into `buffers`,
+    which XLA can compile (`jit_compile=True` inference) and which has no
+    gradient.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return ops.scan(body, init, xs)
+    if differentiable:
+        first = tuple(b[0] for b in buffers)
+        carried, stacked = scan(lambda carry, x: (body(carry[0], x)[1],) * 2, (init,) + first[1:], xs)
+        return carried[0], stacked
+
+    def cond(i, carry, bufs):
+        return i < length
+
+    def loop(i, carry, bufs):
+        x_i = keras.tree.map_structure(lambda t: t[i], xs)
+        carry, ys = body(carry, x_i)
+        bufs = tuple(ops.slice_update(b, (i,) + (0,) * len(y.shape), y[None]) for b, y in zip(bufs, ys))
+        return i + 1, carry, bufs
+
+    _, carry, buffers = ops.while_loop(
+        cond, loop, (ops.convert_to_tensor(0, "int32"), init, tuple(buffers)), maximum_iterations=length
+    )
+    return carry, buffers
+
+
 def full_mask(tokens, mask):
     """A (B, T) boolean mask: the given one, or all True."""
     if mask is None:
@@ -101,10 +136,6 @@ class TLBEncoder(keras.layers.Layer):
         self.carry_state = carry_state
         self.unroll = unroll
         self.dim = cell.dim
-        # keras.ops.scan under TensorFlow uses TensorArrays without a fixed
-        # size, which XLA rejects; the loop runs as a graph while-loop there.
-        if keras.backend.backend() == "tensorflow" and not unroll:
-            self.supports_jit = False
 
     def build(self, tokens_shape=None, padding_mask_shape=None):
         if tokens_shape is not None and tokens_shape[-1] not in (None, self.dim):
@@ -143,6 +174,10 @@ class TLBEncoder(keras.layers.Layer):
         return_attention_scores=False,
     ):
         c = self.chunk_size
+        length = tokens.shape[1]
+        # Without padding (no mask given, length a multiple of chunk_size) the
+        # loop skips all masking work.
+        unpadded = padding_mask is None and isinstance(length, int) and length % c == 0
         mask = full_mask(tokens, padding_mask)
         tokens, mask, n = pad_to_multiple(tokens, mask, c)
         batch = ops.shape(tokens)[0]
@@ -150,56 +185,58 @@ class TLBEncoder(keras.layers.Layer):
 
         # State-independent prefix for all chunks at once.
         x = ops.reshape(tokens, (-1, c, dim))
-        m = ops.reshape(mask, (-1, c))
+        m = None if unpadded else ops.reshape(mask, (-1, c))
         x = self.cell.prefix(x, m, training=training)
         x = ops.transpose(ops.reshape(x, (batch, n, c, dim)), (1, 0, 2, 3))
-        m = ops.transpose(ops.reshape(m, (batch, n, c)), (1, 0, 2))
+        xs = {"tokens": x}
+        if not unpadded:
+            xs["mask"] = ops.transpose(ops.reshape(m, (batch, n, c)), (1, 0, 2))
 
         state0 = initial_state if initial_state is not None else self.init_state(batch)
         state0 = ops.cast(state0, x.dtype)
         noise = self.cell.sample_noise(batch, c, n) if training else None
-        xs = (x, m) if noise is None else (x, m, noise)
+        if noise is not None:
+            xs["noise"] = noise
         cell = self.cell
         carry_state = self.carry_state
         with_scores = return_attention_scores
+        weights = cell.loop_weights()  # loop-invariant: computed once, outside the loop
 
-        def body(carry, inputs):
-            state = carry[0] if carry_state else state0
-            chunk_noise = inputs[2] if len(inputs) == 3 else None
+        def body(state, inputs):
+            if not carry_state:
+                state = state0
             result = cell.recurrent_step(
-                inputs[0],
+                inputs["tokens"],
                 state,
-                inputs[1],
-                noise=chunk_noise,
+                inputs.get("mask"),
+                noise=inputs.get("noise"),
                 training=training,
                 return_attention_scores=with_scores,
+                weights=weights,
             )
-            new_carry = (result[1], result[0]) + tuple(result[2:])
-            # keras.ops.scan under TensorFlow stacks outputs shaped like the carry.
-            return new_carry, new_carry
+            new_state = result[1]
+            return new_state, (new_state, result[0]) + tuple(result[2:])
 
-        init = (state0, ops.zeros_like(x[0]))
-        if with_scores:
-            heads = cell.slow_block.num_heads
-            init = init + (
-                ops.zeros((batch, heads, cell.num_latents, c), dtype="float32"),
-            )
         if self.unroll:
             if not isinstance(n, int):
                 raise ValueError("TLBEncoder(unroll=True) needs a static sequence length.")
-            carry, steps = init, []
+            state, steps = state0, []
             for i in range(n):
-                carry, _ = body(carry, keras.tree.map_structure(lambda t: t[i], xs))
-                steps.append(carry)
-            final = carry
-            stacked = tuple(ops.stack([s[j] for s in steps]) for j in range(len(init)))
+                state, ys = body(state, keras.tree.map_structure(lambda t: t[i], xs))
+                steps.append(ys)
+            final = state
+            stacked = tuple(ops.stack([s[j] for s in steps]) for j in range(len(steps[0])))
         else:
-            final, stacked = scan(body, init, xs)
+            buffers = (ops.zeros((n,) + tuple(ops.shape(state0)), dtype=state0.dtype), ops.zeros_like(x))
+            if with_scores:
+                heads = cell.slow_block.num_heads
+                buffers += (ops.zeros((n, batch, heads, cell.num_latents, c), dtype="float32"),)
+            final, stacked = chunk_loop(body, state0, xs, n, buffers, differentiable=bool(training))
         sequence = ops.reshape(ops.transpose(stacked[1], (1, 0, 2, 3)), (batch, -1, dim))
         outputs = {
             "sequence": sequence,
-            "mask": ops.reshape(ops.transpose(m, (1, 0, 2)), (batch, -1)),
-            "state": final[0],
+            "mask": mask,
+            "state": final,
             "states": ops.transpose(stacked[0], (1, 0, 2, 3)),
         }
         if with_scores:

@@ -1,0 +1,154 @@
+"""Benchmark 1: training / inference throughput of tlbkit's seed mode vs. a plain RNN re-implementation.
+
+Same shapes as the keras-io example on CIFAR-10 (48x48x3 images, patch 4 -> 144 tokens, chunk 8 -> 18
+chunks, dim 64, 4 layers, r=2, 1 head, float32), same random data, same machine, one run. Each variant
+runs in its own subprocess so its peak memory (max RSS) is its own.
+
+    python bench/throughput.py --batch=256 --steps=5 [--json_out=docs/bench/throughput.json]
+
+Prints one JSON line per variant, then a table with the ratios and each rate as a fraction of the
+float32 matmul rate measured in the same run.
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+flags.DEFINE_integer("batch", 256, "Batch size.")
+flags.DEFINE_integer("steps", 5, "Timed training steps (after the first).")
+flags.DEFINE_integer("infer_steps", 5, "Timed inference batches (after the first).")
+flags.DEFINE_string("variant", None, "Internal: run one variant and print its JSON.")
+flags.DEFINE_string("json_out", None, "Also write all results to this JSON file.")
+FLAGS = flags.FLAGS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VARIANTS = ("reference_rnn", "tlbkit")
+
+
+def seed_flops_per_example(tokens=144, chunk=8, dim=64, ffn=256, applications_per_chunk=10, patch_dim=48):
+    """Forward multiply-adds x2 of the seed design: per chunk 9 fast block applications + the slow update.
+
+    Per application on a chunk of `chunk` queries: Q, K, V, O projections (4 * c*d*d), attention
+    scores and mixing (2 * c*c*d), FFN (2 * c*d*ffn); plus the patch projection (tokens * 48 * d).
+    """
+    per_application = 2 * (4 * chunk * dim * dim + 2 * chunk * chunk * dim + 2 * chunk * dim * ffn)
+    return (tokens // chunk) * applications_per_chunk * per_application + 2 * tokens * patch_dim * dim
+
+
+def matmul_gflops(n=2048, repeats=10):
+    """float32 n x n matmul rate of TensorFlow on this machine."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    f = tf.function(lambda: tf.matmul(a, b))
+    f().numpy()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        f().numpy()
+    return 2 * n**3 * repeats / (time.perf_counter() - t0) / 1e9
+
+
+def run_variant(name, batch, steps, infer_steps):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    sys.path.insert(0, ROOT)
+    from bench.seed_reference import SeedModel, build_tlbkit_seed
+
+    keras.utils.set_random_seed(0)
+    images = np.random.default_rng(0).uniform(size=(batch, 48, 48, 3)).astype("float32")
+    labels = np.random.default_rng(1).integers(0, 10, size=(batch,)).astype("int32")
+    if name == "reference_rnn":
+        model = SeedModel()
+        loss = keras.losses.SparseCategoricalCrossentropy()
+    else:
+        model = build_tlbkit_seed()
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=1e-4), loss=loss)
+    t0 = time.perf_counter()
+    model.train_on_batch(images, labels)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(images, labels)
+    train_rate = batch * steps / (time.perf_counter() - t0)
+
+    # Inference: both XLA-compiled (jit_compile=True), each model's fastest inference here.
+    jit = True
+    infer = tf.function(lambda x: model(x, training=False), jit_compile=jit)
+    t0 = time.perf_counter()
+    infer(images).numpy()
+    infer_first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(infer_steps):
+        infer(images).numpy()
+    infer_rate = batch * infer_steps / (time.perf_counter() - t0)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "variant": name,
+        "batch": batch,
+        "params": int(model.count_params()),
+        "first_train_step_s": round(first, 1),
+        "train_examples_per_s": round(train_rate, 1),
+        "inference_jit_compile": jit,
+        "first_inference_s": round(infer_first, 1),
+        "inference_examples_per_s": round(infer_rate, 1),
+        "peak_rss_mb": round(peak_mb),
+    }
+
+
+def main(argv):
+    del argv
+    if FLAGS.variant:
+        print(json.dumps(run_variant(FLAGS.variant, FLAGS.batch, FLAGS.steps, FLAGS.infer_steps)), flush=True)
+        return
+    gflops = matmul_gflops()
+    flops = seed_flops_per_example()
+    print(json.dumps({"matmul_gflops_float32": round(gflops, 1), "forward_mflop_per_example": round(flops / 1e6, 1)}))
+    results = {}
+    for name in VARIANTS:
+        env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+        proc = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), f"--variant={name}", f"--batch={FLAGS.batch}",
+             f"--steps={FLAGS.steps}", f"--infer_steps={FLAGS.infer_steps}"],
+            capture_output=True, text=True, env=env,
+        )
+        if proc.returncode:
+            raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
+        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(json.dumps(results[name]), flush=True)
+    ref, ours = results["reference_rnn"], results["tlbkit"]
+    peak_rate = gflops * 1e9
+
+    def frac(rate, mult):
+        return rate * flops * mult / peak_rate
+
+    print()
+    print(f"{'':28s}{'reference RNN':>16s}{'tlbkit':>12s}{'ratio':>9s}")
+    rows = [
+        ("train examples/s", "train_examples_per_s", 3),
+        ("inference examples/s", "inference_examples_per_s", 1),
+    ]
+    summary = {"matmul_gflops_float32": round(gflops, 1), "forward_mflop_per_example": round(flops / 1e6, 1)}
+    for label, key, mult in rows:
+        ratio = ours[key] / ref[key]
+        print(f"{label:28s}{ref[key]:16.1f}{ours[key]:12.1f}{ratio:8.2f}x")
+        print(f"{'  (fraction of matmul rate)':28s}{frac(ref[key], mult):16.0%}{frac(ours[key], mult):12.0%}")
+        summary[key + "_ratio"] = round(ratio, 2)
+    for label, key in (("first train step (s)", "first_train_step_s"), ("peak RSS (MB)", "peak_rss_mb")):
+        print(f"{label:28s}{ref[key]:16.1f}{ours[key]:12.1f}{ours[key] / ref[key]:8.2f}x")
+    if FLAGS.json_out:
+        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.json_out)), exist_ok=True)
+        with open(FLAGS.json_out, "w") as f:
+            json.dump({"summary": summary, **results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    app.run(main)
