@@ -74,12 +74,14 @@ class RunRecorder(keras.callbacks.Callback):
         self._epoch_start = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
         if self.non_finite is not None:
             return  # keep the last good checkpoint
+        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        if logs is not None:
+            logs["learning_rate"] = lr  # in place: the TensorBoard callback after this one logs it too
         row = {"epoch": epoch + 1}
-        row.update({k: float(v) for k, v in logs.items()})
-        row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        row.update({k: float(v) for k, v in (logs or {}).items()})
+        row["learning_rate"] = lr
         row["epoch_time_s"] = round(time.time() - self._epoch_start, 3)
         target = self.model_dir if self.write else os.path.join(self.model_dir, ".worker-scratch")
         os.makedirs(target, exist_ok=True)
