@@ -46,8 +46,10 @@ def test_run_directory_is_complete(finished_run):
     assert "train.epochs = 2" in operative and "DIM = 16" in operative and "cells.tlb.dim = %DIM" in operative
     assert "recall_cpu.gin" in open(os.path.join(model_dir, "command.txt")).read()
     assert open(os.path.join(model_dir, "curves.png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
-    events = [f for _, _, fs in os.walk(os.path.join(model_dir, "tensorboard")) for f in fs if "tfevents" in f]
-    assert events
+    events = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(model_dir, "tensorboard"))
+              for f in fs if "tfevents" in f]
+    blobs = b"".join(open(f, "rb").read() for f in events)
+    assert b"learning_rate" in blobs and b"operative_config" in blobs and b"epoch_loss" in blobs
     # Non-tty output: one line per epoch.
     assert proc.stdout.count("Epoch 2/2") == 1
 
