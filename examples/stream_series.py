@@ -1,0 +1,193 @@
+r"""Streams an unbounded series through a TLB classifier, one chunk at a time, with constant memory.
+
+    python examples/stream_series.py                        # small untrained demo model
+    python examples/stream_series.py --chunks=2000 --print_every=100 --check
+    python examples/stream_series.py --model_dir=runs/gunpoint_stream   # a tlbkit-train run
+
+Each chunk of raw values is tokenized on its own (`tokenizer.embed(values,
+offset=...)`) and fed to `model.step(tokens, state)`, which returns the logits
+after that chunk and the new slow state; only that fixed-size state is kept
+between chunks, so memory does not grow with the length of the stream. The
+series here is synthetic and generated chunk by chunk (a noisy sine whose
+frequency drifts). See docs/streaming.md.
+"""
+
+import argparse
+import os
+import resource
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import tasks  # noqa: E402,F401  (registers the tokenizers for loading a run)
+from tasks.timeseries import SeriesLinearTokenizer, SeriesPatchTokenizer  # noqa: E402
+from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder  # noqa: E402
+from tlbkit.models import SequenceClassifier  # noqa: E402
+
+
+def demo_model(channels=2, num_classes=3, dim=32, patch_length=4, chunk_size=8, seed=0):
+    """A small untrained patch-tokenizer TLB classifier whose positions repeat every chunk."""
+    keras.utils.set_random_seed(seed)
+    model = SequenceClassifier(
+        encoder=TLBEncoder(TLBCell(dim=dim, num_heads=2, num_layers=2, r=1, num_latents=4, dropout=0.0), chunk_size),
+        head=ClassificationHead(num_classes, pooling="state"),
+        tokenizer=SeriesPatchTokenizer(dim, patch_length, normalize=False, position_period=chunk_size),
+    )
+    model(np.zeros((1, chunk_size * patch_length, channels), "float32"))
+    return model
+
+
+def geometry(model):
+    """(steps per chunk, channels, positions table size or None if periodic)."""
+    tok, chunk = model.tokenizer, model.encoder.chunk_size
+    if isinstance(tok, SeriesPatchTokenizer):
+        if tok.stride != tok.patch_length:
+            raise ValueError("streaming needs non-overlapping patches (stride == patch_length).")
+        steps, channels = chunk * tok.patch_length, tok.projection.kernel.shape[0] // tok.patch_length
+    elif isinstance(tok, SeriesLinearTokenizer):
+        steps, channels = chunk, tok.projection.kernel.shape[0]
+    else:
+        raise ValueError(f"the model's tokenizer is not a series tokenizer: {type(tok).__name__}")
+    if tok.position_period is not None and tok.position_period != chunk:
+        raise ValueError(f"position_period={tok.position_period} must equal the chunk size {chunk} for streaming.")
+    return steps, channels, None if tok.position_period else tok.position.input_dim
+
+
+def synthetic_chunks(steps, channels, seed=0):
+    """Endless chunks (steps, channels) of a noisy sine with a drifting frequency."""
+    rng = np.random.default_rng(seed)
+    t, phase, freq = 0, 0.0, 0.05
+    while True:
+        freq = float(np.clip(freq + rng.normal(0, 0.002), 0.01, 0.2))
+        phases = phase + 2 * np.pi * freq * np.arange(1, steps + 1)
+        phase = phases[-1]
+        chunk = np.sin(phases[:, None] + np.arange(channels)[None, :]) + 0.1 * rng.normal(size=(steps, channels))
+        t += steps
+        yield chunk.astype("float32")
+
+
+class RunningNorm:
+    """Causal per-channel standardisation with the mean/std of everything seen so far."""
+
+    def __init__(self, channels):
+        self.n, self.mean, self.m2 = 0, np.zeros(channels), np.zeros(channels)
+
+    def __call__(self, chunk):
+        for row in chunk:  # Welford
+            self.n += 1
+            delta = row - self.mean
+            self.mean += delta / self.n
+            self.m2 += delta * (row - self.mean)
+        std = np.sqrt(self.m2 / max(self.n, 1)) + 1e-5
+        return ((chunk - self.mean) / std).astype("float32")
+
+
+def max_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def make_step(model, steps, channels):
+    """`step(values (1, steps, C), state, offset) -> (logits, state)`; one traced graph under TensorFlow."""
+
+    def step(values, state, offset):
+        tokens = model.tokenizer.embed(values, None, offset)["tokens"]
+        return model.step(tokens, state)
+
+    if keras.backend.backend() != "tensorflow":
+        return step
+    import tensorflow as tf
+
+    state = model.init_state(1)
+    return tf.function(step, input_signature=[
+        tf.TensorSpec((1, steps, channels), "float32"),
+        tf.TensorSpec(state.shape, state.dtype),
+        tf.TensorSpec((), "int32"),
+    ])
+
+
+def stream(model, chunks, num_chunks, print_every=1, class_names=None):
+    """Feeds `num_chunks` chunks; prints a prediction every `print_every` chunks; returns the logits list."""
+    steps, channels, table = geometry(model)
+    tok = model.tokenizer
+    norm = RunningNorm(channels) if tok.normalize else None
+    state = model.init_state(1)
+    step = make_step(model, steps, channels)
+    tokens_per_chunk = model.encoder.chunk_size
+    history, rss = [], {}
+    for i in range(num_chunks):
+        values = next(chunks)
+        if norm is not None:
+            values = norm(values)
+        offset = i * tokens_per_chunk
+        if table is not None and offset + tokens_per_chunk > table:
+            raise ValueError(
+                f"chunk {i + 1} needs position {offset + tokens_per_chunk - 1}, past the tokenizer's table of {table}: "
+                "train with tokenizer position_period = CHUNK_SIZE to stream without a length limit."
+            )
+        logits, state = step(values[None], state, np.int32(offset))
+        probs = keras.ops.convert_to_numpy(keras.ops.softmax(logits))[0]
+        history.append(keras.ops.convert_to_numpy(logits)[0])
+        if (i + 1) % print_every == 0 or i + 1 == num_chunks:
+            label = class_names[int(probs.argmax())] if class_names else int(probs.argmax())
+            print(f"chunk {i + 1:6d}  steps {(i + 1) * steps:9d}  prediction {label}  p={probs.max():.3f}", flush=True)
+        if i + 1 in (min(10, num_chunks), num_chunks):
+            rss[i + 1] = max_rss_mb()
+    state_bytes = int(np.prod(state.shape)) * 4
+    first, last = min(rss), max(rss)
+    print(f"state {tuple(state.shape)} = {state_bytes} bytes; peak RSS {rss[first]:.0f} MB after chunk {first}, "
+          f"{rss[last]:.0f} MB after chunk {last}")
+    return history
+
+
+def check_against_whole_sequence(model, num_chunks, seed):
+    """Streamed logits after each of the first chunks == a whole-sequence call on that prefix."""
+    steps, channels, _ = geometry(model)
+    chunks = synthetic_chunks(steps, channels, seed)
+    values = np.concatenate([next(chunks) for _ in range(num_chunks)])
+    with open(os.devnull, "w") as devnull:
+        stdout, sys.stdout = sys.stdout, devnull
+        try:
+            streamed = stream(model, synthetic_chunks(steps, channels, seed), num_chunks)
+        finally:
+            sys.stdout = stdout
+    worst = 0.0
+    for k in range(1, num_chunks + 1):
+        whole = keras.ops.convert_to_numpy(model(values[None, : k * steps]))[0]
+        worst = max(worst, float(np.abs(whole - streamed[k - 1]).max()))
+    print(f"check: streamed logits vs whole-sequence calls on {num_chunks} prefixes: max difference {worst:.2e}")
+    if worst > 1e-4:
+        raise SystemExit("check failed: streaming differs from the whole-sequence call")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model_dir", help="a tlbkit-train run with a series tokenizer (default: demo model)")
+    parser.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    parser.add_argument("--chunks", type=int, default=200, help="number of chunks to stream")
+    parser.add_argument("--print_every", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--check", action="store_true", help="compare with whole-sequence calls (demo model)")
+    args = parser.parse_args()
+
+    if args.model_dir:
+        from tlbkit.evaluate import load_run_model
+
+        model = load_run_model(args.model_dir, args.checkpoint)
+    else:
+        model = demo_model(seed=args.seed)
+    steps, channels, _ = geometry(model)
+    print(f"streaming {args.chunks} chunks of {steps} steps x {channels} channels "
+          f"({args.chunks * steps} steps in all)")
+    stream(model, synthetic_chunks(steps, channels, args.seed), args.chunks, args.print_every)
+    if args.check:
+        if model.tokenizer.normalize:
+            raise SystemExit("--check needs a tokenizer with normalize=False (whole-series statistics differ).")
+        check_against_whole_sequence(model, min(args.chunks, 4), args.seed)
+
+
+if __name__ == "__main__":
+    main()

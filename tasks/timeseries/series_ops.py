@@ -1,0 +1,64 @@
+"""Backend-agnostic helpers of the time-series tokenizers (keras.ops only)."""
+
+from keras import ops
+
+
+def split_series(inputs):
+    """Tokenizer input -> (values (B, T, C), mask (B, T) bool or None).
+
+    Accepts a dict `{"values": ..., "mask": ...}` (mask optional), a
+    `(values, mask)` pair, or a values tensor; (B, T) values are univariate.
+    """
+    if isinstance(inputs, dict):
+        values, mask = inputs["values"], inputs.get("mask")
+    elif isinstance(inputs, (tuple, list)):
+        values, mask = inputs[0], inputs[1] if len(inputs) > 1 else None
+    else:
+        values, mask = inputs, None
+    if len(values.shape) == 2:
+        values = ops.expand_dims(values, -1)
+    if mask is not None:
+        mask = ops.cast(mask, "bool")
+    return values, mask
+
+
+def values_shape(inputs_shape):
+    """The values' shape out of a build shape (dict, pair or plain shape), as a (B, T, C) tuple."""
+    if isinstance(inputs_shape, dict):
+        shape = inputs_shape["values"]
+    elif isinstance(inputs_shape, (tuple, list)) and inputs_shape and isinstance(inputs_shape[0], (tuple, list)):
+        shape = inputs_shape[0]
+    else:
+        shape = inputs_shape
+    shape = tuple(shape)
+    return shape + (1,) if len(shape) == 2 else shape
+
+
+def masked_normalize(values, mask, epsilon=1e-5):
+    """Per-series, per-channel standardisation over the real time steps.
+
+    values (B, T, C), mask (B, T) or None. Mean and standard deviation ignore
+    masked steps; masked steps come out as 0.
+    """
+    x = ops.cast(values, "float32")
+    if mask is None:
+        mean = ops.mean(x, axis=1, keepdims=True)
+        var = ops.var(x, axis=1, keepdims=True)
+        return (x - mean) / ops.sqrt(var + epsilon)
+    w = ops.cast(mask, "float32")[..., None]
+    count = ops.maximum(ops.sum(w, axis=1, keepdims=True), 1.0)
+    mean = ops.sum(x * w, axis=1, keepdims=True) / count
+    var = ops.sum(ops.square(x - mean) * w, axis=1, keepdims=True) / count
+    return (x - mean) / ops.sqrt(var + epsilon) * w
+
+
+def zero_masked(values, mask):
+    if mask is None:
+        return values
+    return values * ops.cast(mask, values.dtype)[..., None]
+
+
+def position_ids(length, offset, period):
+    """offset + [0, length), modulo `period` when given."""
+    ids = ops.arange(length, dtype="int32") + ops.cast(offset, "int32")
+    return ids % period if period else ids

@@ -1,0 +1,270 @@
+"""Text plugins: byte and vocabulary tokenizers, ListOps generator, IMDB loaders, binaries end to end."""
+
+import json
+import os
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from binaries import run_binary
+from tasks.text import ByteTokenizer, VocabularyTokenizer, imdb_folder, imdb_reviews, listops
+from tasks.text import text_ops
+from tasks.text.listops import OPERATORS, VOCABULARY, generate_listops
+from tlbkit import pipeline
+from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
+from tlbkit.models import SequenceClassifier
+
+
+def np_(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+# === Byte tokenizer ===
+def test_byte_tokenizer_shapes_masks_and_unicode():
+    tok = ByteTokenizer(dim=8, max_length=16)
+    out = tok(tf.constant(["héllo", "", "ab"]))
+    assert tuple(out["tokens"].shape) == (3, 6, 8)  # 'é' is 2 bytes
+    np.testing.assert_array_equal(np_(out["mask"]).sum(1), [6, 0, 2])
+    ids = np_(tok.encode(tf.constant(["héllo", "ab"])))
+    np.testing.assert_array_equal(ids[0], np.frombuffer("héllo".encode(), np.uint8) + 1)
+    np.testing.assert_array_equal(ids[1], [98, 99, 0, 0, 0, 0])
+
+
+def test_byte_tokenizer_truncates_as_configured_and_empty_batch():
+    text = "0123456789" * 3 + "é"
+    end = np_(ByteTokenizer(4, max_length=8).encode(tf.constant([text])))[0]
+    start = np_(ByteTokenizer(4, max_length=8, truncation="start").encode(tf.constant([text])))[0]
+    np.testing.assert_array_equal(end, np.frombuffer(b"01234567", np.uint8) + 1)
+    np.testing.assert_array_equal(start, np.frombuffer(text.encode()[-8:], np.uint8) + 1)
+    empty = ByteTokenizer(4, max_length=8)(tf.constant(["", ""]))
+    assert tuple(empty["mask"].shape) == (2, 1) and not np_(empty["mask"]).any()
+    with pytest.raises(ValueError, match="truncation"):
+        ByteTokenizer(4, truncation="middle")
+
+
+def test_encode_bytes_per_example_in_tf_data_matches_layer():
+    texts = ["a", "ünïcode", ""]
+    ds = tf.data.Dataset.from_tensor_slices(texts).map(lambda t: text_ops.encode_bytes(t, 5))
+    batch = np_(next(iter(ds.padded_batch(3))))
+    tok = ByteTokenizer(4, max_length=5)
+    np.testing.assert_array_equal(batch, np_(tok.encode(tf.constant(texts))))
+    np.testing.assert_array_equal(np_(tok(batch)["mask"]), batch != 0)  # int ids are taken as they are
+
+
+# === Vocabulary tokenizer ===
+def test_vocabulary_built_from_corpus_with_pad_and_oov():
+    tok = VocabularyTokenizer(
+        dim=8, max_length=4, corpus=["The cat sat.", "the DOG<br />ran!", "the the"], strip_punctuation=True
+    )
+    assert tok.vocabulary[0] == "the" and "br" not in tok.vocabulary and "cat" in tok.vocabulary
+    ids = np_(tok.encode(tf.constant(["The zebra cat", ""])))
+    assert ids.shape == (2, 3)
+    np.testing.assert_array_equal(ids[0], [2, 1, 2 + tok.vocabulary.index("cat")])
+    np.testing.assert_array_equal(ids[1], [0, 0, 0])
+    assert tok.vocabulary_size == len(tok.vocabulary) + 2
+
+
+def test_vocabulary_characters_truncation_file_and_errors(tmp_path):
+    chars = VocabularyTokenizer(8, max_length=3, vocabulary=["é", "a"], split="character", truncation="start")
+    np.testing.assert_array_equal(np_(chars.encode(tf.constant(["xaéé"])))[0], [3, 2, 2])
+    vocab_file = tmp_path / "vocab.txt"
+    vocab_file.write_text("[MAX\n]\n3\n")
+    listops_tok = VocabularyTokenizer(8, max_length=8, vocabulary=str(vocab_file), lowercase=False)
+    np.testing.assert_array_equal(np_(listops_tok.encode(tf.constant(["[MAX 3 7 ]"])))[0], [2, 4, 1, 3])
+    with pytest.raises(ValueError, match="vocabulary"):
+        VocabularyTokenizer(8)
+    config = listops_tok.get_config()
+    assert config["vocabulary"] == ["[MAX", "]", "3"] and "corpus" not in config
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: ByteTokenizer(16, 32), lambda: VocabularyTokenizer(16, 32, corpus=["a b c"])]
+)
+def test_text_model_saves_and_reloads(make, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = SequenceClassifier(
+        TLBEncoder(TLBCell(dim=16, num_heads=2, num_layers=2, r=1, num_latents=2), chunk_size=4),
+        ClassificationHead(3),
+        tokenizer=make(),
+    )
+    x = tf.constant(["a b c d e f", "", "ü"])
+    expected = np_(model(x))
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path, compile=False)
+    np.testing.assert_allclose(np_(restored(x)), expected, atol=1e-6)
+
+
+# === ListOps ===
+def median_floor(values):
+    """Median rounded down: the middle value, or the floored mean of the two middle ones."""
+    v, half = sorted(values), len(values) // 2
+    return v[half] if len(v) % 2 else (v[half - 1] + v[half]) // 2
+
+
+def evaluate_listops(expression):
+    """An independent, stack-based evaluator (no recursion)."""
+    stack = []
+    for token in expression.split():
+        if token.startswith("["):
+            stack.append([token])
+        elif token == "]":
+            op, *args = stack.pop()
+            value = {"[MAX": max, "[MIN": min, "[SM": lambda a: sum(a) % 10, "[MED": median_floor}[op](args)
+            if not stack:
+                return value
+            stack[-1].append(value)
+        else:
+            stack[-1].append(int(token))
+    raise AssertionError(f"unbalanced expression: {expression}")
+
+
+def test_listops_values_match_an_independent_evaluator():
+    texts, labels = generate_listops(300, seed=3, min_length=5, max_length=200, max_depth=5, max_args=5)
+    for text, label in zip(texts, labels):
+        assert evaluate_listops(text) == label, text
+        tokens = text.split()
+        assert 5 <= len(tokens) <= 200 and set(tokens) <= set(VOCABULARY) and tokens[0] in OPERATORS
+    assert len(set(labels.tolist())) == 10
+    again, _ = generate_listops(300, seed=3, min_length=5, max_length=200, max_depth=5, max_args=5)
+    assert again == texts
+    other, _ = generate_listops(300, seed=4, min_length=5, max_length=200, max_depth=5, max_args=5)
+    assert other != texts
+
+
+def test_listops_long_expressions_and_impossible_ranges():
+    texts, labels = generate_listops(3, seed=0, min_length=500, max_length=2000)
+    assert all(500 <= len(t.split()) <= 2000 for t in texts)
+    assert [evaluate_listops(t) for t in texts] == labels.tolist()
+    with pytest.raises(ValueError, match="no ListOps expression"):
+        generate_listops(1, min_length=50, max_length=60, max_depth=2, max_args=3)
+
+
+def test_listops_dataset_is_cached_and_deterministic(tmp_path):
+    kw = dict(num_train=40, num_validation=8, num_test=0, min_length=5, max_length=64, max_depth=4, max_args=4,
+              cache_dir=str(tmp_path))
+    spec = listops(**kw)
+    assert spec.num_classes == 10 and spec.test is None and len(os.listdir(tmp_path)) == 2
+    first = [(t.numpy(), int(y)) for t, y in spec.train]
+    assert [(t.numpy(), int(y)) for t, y in listops(**kw).train] == first  # read back from the cache
+    assert all(evaluate_listops(t.decode()) == y for t, y in first)
+
+
+# === IMDB ===
+def make_imdb_folder(root, per_class=3):
+    for split in ("train", "val"):
+        for label in ("neg", "pos"):
+            folder = root / "imdb" / split / label
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                text = f"{'great fun' if label == 'pos' else 'dull, awful'} film number {i} ✓"
+                (folder / f"{i}_{8 if label == 'pos' else 2}.txt").write_text(text, encoding="utf-8")
+    return root / "imdb"
+
+
+def test_imdb_folder_and_zip(tmp_path):
+    root = make_imdb_folder(tmp_path / "data")
+    spec = imdb_folder(root=str(root))
+    assert spec.class_names == ["neg", "pos"] and spec.test is None and spec.num_train_examples == 6
+    examples = [(t.numpy().decode(), int(y)) for t, y in spec.train]
+    assert all(("great" in t) == (y == 1) for t, y in examples) and "✓" in examples[0][0]
+    archive = tmp_path / "imdb.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in root.rglob("*.txt"):
+            z.write(path, path.relative_to(tmp_path / "data"))
+    cache = tmp_path / "cache"
+    zipped = imdb_folder(zip_path=str(archive), cache_dir=str(cache), max_examples_per_split=2)
+    assert sorted(int(y) for _, y in zipped.validation) == [0, 1]
+    assert len(os.listdir(cache)) == 1
+    imdb_folder(zip_path=str(archive), cache_dir=str(cache))  # extracted once
+    assert len(os.listdir(cache)) == 1
+    with pytest.raises(FileNotFoundError, match="missing folder"):
+        imdb_folder(root=str(tmp_path))
+    with pytest.raises(ValueError, match="root"):
+        imdb_folder()
+
+
+def test_imdb_reviews_calls_tfds(monkeypatch):
+    import tensorflow_datasets as tfds
+
+    calls = {}
+
+    def fake_load(name, split, as_supervised, data_dir, download):
+        calls.update(name=name, split=split)
+        ds = tf.data.Dataset.from_tensor_slices((["good", "bad"], np.array([1, 0], "int64")))
+        return [ds for _ in split]
+
+    monkeypatch.setattr(tfds, "load", fake_load)
+    spec = imdb_reviews(validation_percent=10)
+    assert calls == {"name": "imdb_reviews", "split": ["train[:90%]", "train[90%:]", "test"]}
+    assert spec.class_names == ["neg", "pos"] and next(iter(spec.train))[1].dtype == tf.int32
+    imdb_reviews(validation_percent=0)
+    assert calls["split"] == ["train", "test"]
+
+
+def test_text_batches_through_the_engine_pipeline(tmp_path):
+    spec = imdb_folder(root=str(make_imdb_folder(tmp_path)))
+    texts, labels = next(iter(pipeline.batched(spec, "train", 4, training=True)))
+    out = ByteTokenizer(8, max_length=10)(texts)
+    assert tuple(out["tokens"].shape) == (4, 10, 8) and labels.shape == (4,)
+
+
+# === Binaries ===
+TINY_MODEL = ["DIM = 16", "CHUNK_SIZE = 8", "cells.tlb.num_heads = 2", "cells.tlb.num_layers = 1", "cells.tlb.r = 1",
+              "train.epochs = 1", "train.steps_per_epoch = 2", "train.batch_size = 8"]
+
+
+def params(*bindings):
+    return [f"--gin_param={b}" for b in TINY_MODEL + list(bindings)]
+
+
+def train_and_predict(gin_file, model_dir, inputs, bindings, env):
+    run_binary("train", f"--gin_file={gin_file}", f"--model_dir={model_dir}", *params(*bindings), env=env, check=True)
+    metrics = json.load(open(os.path.join(model_dir, "metrics.json")))
+    assert metrics["epochs_completed"] == 1 and 0 <= metrics["val_accuracy"] <= 1
+    proc = run_binary("predict", f"--model_dir={model_dir}", *map(str, inputs), env=env, check=True)
+    return metrics, proc.stdout
+
+
+LISTOPS_TINY = ["MAX_TOKENS = 48", "datasets.listops.min_length = 5", "datasets.listops.max_depth = 4",
+                "datasets.listops.num_train = 64", "datasets.listops.num_validation = 16",
+                "datasets.listops.num_test = 16"]
+
+
+def test_listops_cpu_train_and_predict_text_file(tmp_path):
+    expression = tmp_path / "expr.txt"
+    expression.write_text("[MAX 2 9 [MIN 4 7 ] 0 ]\n")
+    env = {"TLBKIT_CACHE": str(tmp_path / "cache")}
+    _, out = train_and_predict("listops_cpu.gin", tmp_path / "run", [expression], LISTOPS_TINY, env)
+    row = out.strip().splitlines()[-1].split()
+    assert row[0] == str(expression) and row[1] in [str(d) for d in range(10)]
+
+
+def test_imdb_bytes_cpu_train_and_predict_text_file(tmp_path):
+    root = make_imdb_folder(tmp_path / "data", per_class=8)
+    archive = tmp_path / "imdb.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in root.rglob("*.txt"):
+            z.write(path, path.relative_to(tmp_path / "data"))
+    review = tmp_path / "review.txt"
+    review.write_text("Wonderful, moving film. Ünïcödé ✓\nSecond line.\n", encoding="utf-8")
+    env = {"TLBKIT_CACHE": str(tmp_path / "cache")}
+    _, out = train_and_predict("imdb_bytes_cpu.gin", tmp_path / "run", [review],
+                               [f"IMDB_ZIP = '{archive}'", "MAX_BYTES = 64"], env)
+    assert out.strip().splitlines()[-1].split()[1] in ("neg", "pos")
+
+
+@pytest.mark.slow
+def test_full_size_text_configs_parse_and_train_tiny(tmp_path):
+    env = {"TLBKIT_CACHE": str(tmp_path / "cache")}
+    run_binary("train", "--gin_file=listops.gin", f"--model_dir={tmp_path / 'listops'}",
+               *params(*LISTOPS_TINY, "train.warmup_epochs = 0.0"), env=env, check=True)
+    root = make_imdb_folder(tmp_path / "data", per_class=8)
+    run_binary("train", "--gin_file=imdb_bytes.gin", f"--model_dir={tmp_path / 'imdb'}",
+               *params("MAX_BYTES = 64", "DATASET = @datasets.imdb_folder()", f"datasets.imdb_folder.root = '{root}'",
+                       "train.warmup_epochs = 0.0"), env=env, check=True)
+    for name in ("listops", "imdb"):
+        assert json.load(open(tmp_path / name / "metrics.json"))["epochs_completed"] == 1

@@ -1,0 +1,285 @@
+"""Time-series plugins: .ts parsing, missing values, UCR datasets, tokenizers, CSV predict, streaming demo."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from binaries import ROOT, run_binary
+from tasks.timeseries import SeriesLinearTokenizer, SeriesPatchTokenizer, TSFormatError, parse_ts, ts_files, ucr
+from tasks.timeseries.series_ops import masked_normalize
+from tasks.timeseries.ucr import aeon_data_dir, handle_missing, read_csv_series
+from tlbkit import pipeline
+from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
+from tlbkit.models import SequenceClassifier
+
+needs_aeon = pytest.mark.skipif(aeon_data_dir() is None, reason="aeon not installed (pip install --no-deps aeon)")
+
+MULTIVARIATE = """# a comment
+% another
+@problemName Toy
+@timeStamps false
+@missing true
+@univariate false
+@dimensions 2
+@equalLength false
+@classLabel true walk run
+@data
+1,2,3:4,5,6:walk
+1.5,?,2.5,3.5:0,0,0,0:run
+7,8:9:run
+"""
+
+
+def np_(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+# === .ts parsing ===
+def test_parse_multivariate_variable_length_and_missing():
+    data = parse_ts(text=MULTIVARIATE)
+    assert data.problem_name == "Toy" and data.class_labels == ["walk", "run"]
+    assert data.labels == ["walk", "run", "run"] and data.num_channels == 2
+    assert [s.shape for s in data.series] == [(3, 2), (4, 2), (2, 2)]
+    np.testing.assert_array_equal(data.series[0], [[1, 4], [2, 5], [3, 6]])
+    assert np.isnan(data.series[1][1, 0]) and np.isnan(data.series[2][1, 1])  # '?' and a short dimension
+    assert data.has_missing
+
+
+def test_parse_univariate_with_timestamps():
+    text = "@problemName T\n@timeStamps true\n@univariate true\n@classLabel true a b\n@data\n" \
+           "(2007-01-01 00:00:00,1.5),(2007-01-01 00:01:00,2.5):a\n(0,3),(1,?):b\n"
+    data = parse_ts(text=text)
+    np.testing.assert_array_equal(data.series[0][:, 0], [1.5, 2.5])
+    assert np.isnan(data.series[1][1, 0]) and data.labels == ["a", "b"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("@problemName X\n1,2:a\n", "expected an @header"),
+    ("@classLabel true a\n", "no @data"),
+    ("@dimensions 3\n@classLabel true a\n@data\n1,2:3,4:a\n", "@dimensions 3"),
+    ("@classLabel true a b\n@data\n1,2:c\n", "not declared"),
+    ("@equalLength true\n@seriesLength 3\n@classLabel true a\n@data\n1,2,3:a\n1,2:a\n", "case 2 has 2"),
+    ("@classLabel true a\n@data\n1,x,3:a\n", "not a number"),
+    ("@targetLabel true\n@data\n1,2:0.5\n", "regression"),
+    ("@classLabel true a\n@data\n1,2:a\n1,2:3,4:a\n", "2 dimensions"),
+])
+def test_parse_errors_name_the_line(text, message):
+    with pytest.raises(TSFormatError, match=message):
+        parse_ts(text=text)
+
+
+def test_missing_value_policies():
+    series = np.array([[1.0, 0.0], [np.nan, 1.0], [3.0, np.nan]], "float32")
+    with pytest.raises(ValueError, match="missing='mask', 'interpolate' or 'zero'"):
+        handle_missing(series, "error", "x.ts")
+    values, mask = handle_missing(series, "mask", "x.ts")
+    np.testing.assert_array_equal(mask, [True, False, False])
+    assert not np.isnan(values).any()
+    values, mask = handle_missing(series, "interpolate", "x.ts")
+    np.testing.assert_allclose(values, [[1, 0], [2, 1], [3, 1]])
+    assert mask.all()
+    values, _ = handle_missing(series, "zero", "x.ts")
+    assert values[1, 0] == 0 and values[2, 1] == 0
+
+
+@needs_aeon
+def test_parse_bundled_gunpoint():
+    data = parse_ts(os.path.join(aeon_data_dir(), "GunPoint", "GunPoint_TRAIN.ts"))
+    assert len(data.series) == 50 and {s.shape for s in data.series} == {(150, 1)}
+    assert data.class_labels == ["1", "2"] and not data.has_missing
+
+
+# === Datasets ===
+def write_toy_files(tmp_path):
+    train = tmp_path / "Toy_TRAIN.ts"
+    train.write_text(MULTIVARIATE)
+    test = tmp_path / "Toy_TEST.ts"
+    test.write_text(MULTIVARIATE.replace("1,2,3:4,5,6:walk", "1,2,3,4,5:1,2,3,4,5:walk"))
+    return train, test
+
+
+def test_ts_files_dataset_pads_batches_and_maps_labels(tmp_path):
+    train, test = write_toy_files(tmp_path)
+    with pytest.raises(ValueError, match="missing values"):
+        ts_files(str(train), str(test))
+    spec = ts_files(str(train), str(test), missing="mask")
+    assert spec.class_names == ["walk", "run"] and spec.num_classes == 2
+    lengths = [int(x["values"].shape[0]) for x, _ in spec.train]
+    assert lengths == [3, 4, 2]
+    inputs, labels = next(iter(pipeline.batched(spec, "validation", 3, training=False)))
+    assert tuple(inputs["values"].shape) == (3, 5, 2)
+    np.testing.assert_array_equal(np_(inputs["mask"]).sum(1), [5, 3, 1])  # row 2: one '?' step masked
+    np.testing.assert_array_equal(np_(labels), [0, 1, 1])
+    held_out = ts_files(str(train), str(test), missing="zero", validation_fraction=0.34)
+    assert held_out.num_train_examples == 2 and len(list(held_out.validation)) == 1
+    bad = tmp_path / "bad_TEST.ts"
+    bad.write_text(MULTIVARIATE.replace(":walk\n", ":jump\n").replace("walk run", "walk run jump"))
+    with pytest.raises(ValueError, match="jump"):
+        ts_files(str(train), str(bad), missing="zero")
+
+
+def test_ucr_by_name_from_a_folder_and_helpful_error(tmp_path):
+    write_toy_files(tmp_path)
+    spec = ucr("Toy", data_dir=str(tmp_path), missing="interpolate")
+    assert spec.test is not None and spec.class_names == ["walk", "run"]
+    with pytest.raises(FileNotFoundError, match="data_dir"):
+        ucr("NoSuchSet", data_dir=str(tmp_path))
+
+
+@needs_aeon
+def test_ucr_by_name_through_aeon():
+    spec = ucr("ItalyPowerDemand")
+    assert spec.num_train_examples == 67 and spec.class_names == ["1", "2"]
+    assert len(list(spec.test)) == 1029
+
+
+def test_read_csv_series_formats(tmp_path):
+    (tmp_path / "row.csv").write_text("1,2,3,4\n")
+    (tmp_path / "col.csv").write_text("1\n2\n?\n")
+    (tmp_path / "multi.csv").write_text("a,b\n1,2\n3,4\n5,\n")
+    assert read_csv_series(tmp_path / "row.csv").shape == (4, 1)
+    col = read_csv_series(tmp_path / "col.csv")
+    assert col.shape == (3, 1) and np.isnan(col[2, 0])
+    multi = read_csv_series(tmp_path / "multi.csv")
+    assert multi.shape == (3, 2) and np.isnan(multi[2, 1])
+    (tmp_path / "bad.csv").write_text("1,2\n3,x\n")
+    with pytest.raises(ValueError, match="bad.csv:2"):
+        read_csv_series(tmp_path / "bad.csv")
+
+
+# === Tokenizers ===
+def series(batch=2, length=10, channels=3, seed=0):
+    return np.random.default_rng(seed).normal(size=(batch, length, channels)).astype("float32")
+
+
+def test_linear_tokenizer_shapes_masks_truncation_and_univariate():
+    tok = SeriesLinearTokenizer(dim=8, max_length=6)
+    mask = np.ones((2, 10), bool)
+    mask[1, 4:] = False
+    out = tok({"values": series(), "mask": mask})
+    assert tuple(out["tokens"].shape) == (2, 6, 8)  # truncated to max_length
+    np.testing.assert_array_equal(np_(out["mask"]).sum(1), [6, 4])
+    assert np.abs(np_(out["tokens"])[1, 4:]).max() == 0
+    uni = SeriesLinearTokenizer(dim=8, max_length=32)(series(channels=1)[..., 0])
+    assert tuple(uni["tokens"].shape) == (2, 10, 8) and uni["mask"] is None
+
+
+def test_patch_tokenizer_patches_and_masks():
+    tok = SeriesPatchTokenizer(dim=8, patch_length=4, max_length=64)
+    assert tok(series(length=12))["mask"] is None and tuple(tok(series(length=12))["tokens"].shape) == (2, 3, 8)
+    mask = np.ones((2, 10), bool)
+    mask[1, 5:] = False
+    out = tok({"values": series(), "mask": mask})
+    np.testing.assert_array_equal(np_(out["mask"]), [[True, True, True], [True, True, False]])
+    overlapping = SeriesPatchTokenizer(dim=8, patch_length=4, stride=2, max_length=64)
+    assert tuple(overlapping(series())["tokens"].shape) == (2, 4, 8)  # starts 0, 2, 4, 6
+    with pytest.raises(ValueError, match="patch_length"):
+        SeriesPatchTokenizer(dim=8, patch_length=0)
+
+
+def test_masked_normalisation_ignores_padding():
+    x = series(batch=1, length=8)
+    mask = np.array([[True] * 5 + [False] * 3])
+    noisy = x.copy()
+    noisy[:, 5:] = 1e3
+    a, b = np_(masked_normalize(x, mask)), np_(masked_normalize(noisy, mask))
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(a[0, :5].mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(a[0, :5].std(0), 1, atol=1e-3)
+    for tok in (SeriesLinearTokenizer(8, 32), SeriesPatchTokenizer(8, 2, max_length=32)):
+        keras.utils.set_random_seed(0)
+        np.testing.assert_allclose(np_(tok({"values": x, "mask": mask})["tokens"]),
+                                   np_(tok({"values": noisy, "mask": mask})["tokens"]), atol=1e-4)
+
+
+def test_periodic_positions_make_chunk_embedding_equal_whole_embedding():
+    tok = SeriesPatchTokenizer(dim=8, patch_length=2, normalize=False, position_period=3)
+    x = series(length=12)
+    whole = np_(tok(x)["tokens"])
+    chunks = [np_(tok.embed(x[:, i:i + 6], None, offset=i // 2)["tokens"]) for i in range(0, 12, 6)]
+    np.testing.assert_allclose(np.concatenate(chunks, 1), whole, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: SeriesLinearTokenizer(16, 64), lambda: SeriesPatchTokenizer(16, 4, max_length=64)]
+)
+def test_series_model_saves_and_reloads(make, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = SequenceClassifier(
+        TLBEncoder(TLBCell(dim=16, num_heads=2, num_layers=2, r=1, num_latents=2), chunk_size=4),
+        ClassificationHead(3),
+        tokenizer=make(),
+    )
+    x = {"values": series(length=18), "mask": np.ones((2, 18), bool)}
+    expected = np_(model(x))
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    np.testing.assert_allclose(np_(keras.saving.load_model(path, compile=False)(x)), expected, atol=1e-6)
+
+
+# === Binaries and the streaming example ===
+TINY = ["DIM = 16", "cells.tlb.num_layers = 1", "train.epochs = 1", "train.steps_per_epoch = 2",
+        "train.warmup_epochs = 0.0"]
+
+
+@needs_aeon
+def test_gunpoint_train_and_predict_csv(tmp_path):
+    model_dir = tmp_path / "run"
+    run_binary("train", "--gin_file=ucr_gunpoint.gin", f"--model_dir={model_dir}",
+               *[f"--gin_param={p}" for p in TINY], check=True)
+    metrics = json.load(open(model_dir / "metrics.json"))
+    assert metrics["epochs_completed"] == 1 and 0 <= metrics["test_accuracy"] <= 1
+    row, column = tmp_path / "row.csv", tmp_path / "column.csv"
+    row.write_text(",".join(f"{np.sin(i / 10):.4f}" for i in range(150)) + "\n")
+    column.write_text("\n".join(f"{np.cos(i / 7):.4f}" for i in range(90)) + "\n")  # shorter than training
+    proc = run_binary("predict", f"--model_dir={model_dir}", str(row), str(column), check=True)
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].split()[:2] == ["input", "label"]
+    assert [line.split()[0] for line in lines[1:]] == [str(row), str(column)]
+    assert all(line.split()[1] in ("1", "2") for line in lines[1:])
+
+
+@pytest.mark.slow
+@needs_aeon
+def test_italypower_config_trains_tiny(tmp_path):
+    model_dir = tmp_path / "run"
+    run_binary("train", "--gin_file=ucr_italypower.gin", f"--model_dir={model_dir}",
+               *[f"--gin_param={p}" for p in TINY], check=True)
+    assert json.load(open(model_dir / "metrics.json"))["epochs_completed"] == 1
+
+
+def test_streaming_example_emits_a_prediction_per_chunk():
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", "stream_series.py"), "--chunks=12", "--check"],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    chunks = [line for line in proc.stdout.splitlines() if line.startswith("chunk")]
+    assert len(chunks) == 12 and "prediction" in chunks[-1]
+    assert "max difference" in proc.stdout and "state (1, 4, 32)" in proc.stdout
+
+
+def test_variable_length_batches_train_under_tf_function():
+    """padded_batch gives an unknown length at trace time; the encoder's loop must still trace and differentiate."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    model = SequenceClassifier(
+        TLBEncoder(TLBCell(dim=16, num_heads=2, num_layers=2, r=1, num_latents=2, dropout=0.1), chunk_size=4),
+        ClassificationHead(2),
+        tokenizer=SeriesPatchTokenizer(16, 2, max_length=64),
+    )
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    lengths = [5, 9, 14, 3]
+    ds = tf.data.Dataset.from_generator(
+        lambda: (({"values": series(1, n, 2, seed=n)[0], "mask": np.ones(n, bool)}, n % 2) for n in lengths),
+        output_signature=({"values": tf.TensorSpec([None, 2]), "mask": tf.TensorSpec([None], tf.bool)},
+                          tf.TensorSpec([], tf.int32)),
+    ).padded_batch(2)
+    history = model.fit(ds, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
