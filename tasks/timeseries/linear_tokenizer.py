@@ -75,11 +75,7 @@ class SeriesLinearTokenizer(keras.layers.Layer):
         return {"tokens": series_ops.zero_masked(tokens, mask), "mask": mask}
 
     def call(self, inputs):
-        values, mask = series_ops.split_series(inputs)
-        values = values[:, : self.max_length]
-        mask = None if mask is None else mask[:, : self.max_length]
-        if self.normalize:
-            values = series_ops.masked_normalize(values, mask)
+        values, mask = series_ops.prepare(inputs, self.max_length, self.normalize)
         return self.embed(values, mask)
 
     def get_config(self):
