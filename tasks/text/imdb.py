@@ -73,7 +73,7 @@ def find_imdb_root(folder):
 
 
 def list_split(root, split, max_examples, seed):
-    """[(path, label)] of ROOT/split/{neg,pos}/*.txt, sorted; a seeded class-balanced subset if asked."""
+    """[(path, label)] of ROOT/split/{neg,pos}/*.txt in a seeded random order; a class-balanced subset if asked."""
     items = []
     for label, name in enumerate(CLASS_NAMES):
         folder = os.path.join(root, split, name)
@@ -84,6 +84,8 @@ def list_split(root, split, max_examples, seed):
             random.Random(f"{seed}:{split}:{name}").shuffle(files)
             files = sorted(files[: max(max_examples // len(CLASS_NAMES), 1)])
         items += [(os.path.join(folder, f), label) for f in files]
+    # Seeded mix of the classes: a shuffle buffer smaller than the split must not see one class at a time.
+    random.Random(f"{seed}:{split}:order").shuffle(items)
     return items
 
 

@@ -106,15 +106,17 @@ def load_images(paths, labels, size, skip_corrupt, cache_dir=None):
 
 
 def holdout(n, validation_count, validation_fraction, seed):
-    """(train_index, validation_index): a seeded permutation, the last part held out."""
+    """(train_index, validation_index) in a seeded random order; the last part is held out."""
     if validation_fraction is not None:
         if not 0 <= validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in [0, 1). Received: {validation_fraction}")
         validation_count = int(round(n * validation_fraction))
     if not 0 <= validation_count < n:
         raise ValueError(f"validation_count={validation_count} must be smaller than the {n} training images.")
+    # Folder listings are grouped by class: keep the shuffled order, or a shuffle buffer smaller than
+    # the dataset would feed batches of one class at a time.
     order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[: n - validation_count]), np.sort(order[n - validation_count :])
+    return order[: n - validation_count], order[n - validation_count :]
 
 
 @registry.DATASETS.register("image_folder")
