@@ -64,6 +64,8 @@ def test_image_folder_pipeline(folder):
     spec = image_folder(root=str(folder), validation_count=4, image_size=32, augment="strong", resize_margin=4)
     assert spec.num_classes == 2 and spec.class_names == ["cat", "dog"]
     assert spec.num_train_examples == 8 and int(spec.validation.cardinality()) == 4
+    labels = [int(label) for _, label in spec.train]
+    assert labels != sorted(labels) and labels != sorted(labels, reverse=True)  # classes mixed, not grouped
     image, label = next(iter(spec.train.map(spec.train_map)))
     assert tuple(image.shape) == (32, 32, 3) and image.dtype == "float32"
     assert 0.0 <= float(np.min(image)) and float(np.max(image)) <= 1.0
