@@ -24,6 +24,7 @@ flags.DEFINE_integer("repeats", 3, "Timed forward passes per point.")
 flags.DEFINE_string("png", None, "Write the plot here.")
 flags.DEFINE_string("json_out", None, "Write the results here.")
 flags.DEFINE_string("point", None, "Internal: model:length to measure.")
+flags.DEFINE_boolean("jit", False, "XLA-compile the forward pass (jit_compile=True).")
 FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -45,7 +46,7 @@ def measure(model_name, length, repeats):
         encoder = TransformerEncoder(64, num_heads=4, num_layers=4, dropout=0.0)
     model = SequenceClassifier(encoder, ClassificationHead(10))
     x = np.random.default_rng(0).normal(size=(1, length, 64)).astype("float32")
-    forward = tf.function(lambda t: model(t, training=False))
+    forward = tf.function(lambda t: model(t, training=False), jit_compile=FLAGS.jit)
     t0 = time.perf_counter()
     forward(x).numpy()
     first = time.perf_counter() - t0
@@ -53,7 +54,7 @@ def measure(model_name, length, repeats):
     for _ in range(repeats):
         forward(x).numpy()
     per = (time.perf_counter() - t0) / repeats
-    return {"model": model_name, "length": length, "params": int(model.count_params()), "first_s": round(first, 2),
+    return {"model": model_name, "jit_compile": FLAGS.jit, "length": length, "params": int(model.count_params()), "first_s": round(first, 2),
             "seconds_per_example": round(per, 4), "tokens_per_s": round(length / per),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
@@ -92,7 +93,7 @@ def main(argv):
             if name == "transformer" and length > FLAGS.transformer_max:
                 continue
             proc = subprocess.run([sys.executable, os.path.abspath(__file__), f"--point={name}:{length}",
-                                   f"--repeats={FLAGS.repeats}"], capture_output=True, text=True,
+                                   f"--repeats={FLAGS.repeats}", f"--jit={FLAGS.jit}"], capture_output=True, text=True,
                                   env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2"))
             if proc.returncode:
                 row = {"model": name, "length": length, "error": (proc.stderr.strip().splitlines() or ["?"])[-1][:200]}

@@ -4,7 +4,7 @@ r"""tlbkit-viz: the slow stream's attention over images, as PNGs.
 
 For each image: the image, and the image overlaid with the TLB slow stream's attention (per chunk: max
 over latents, mean over heads; each token's weight placed at its patch and upsampled to the image, as the
-keras-io example does), titled with the predicted label. Writes <output_dir>/<image name>_attention.png
+keras-io example does), titled with the predicted label. Writes <output_dir>/<image name>_attention.png (<folder>_<image name> when names repeat)
 (default output_dir: <model_dir>/viz).
 """
 
@@ -82,8 +82,11 @@ def visualize(model_dir, paths, output_dir, checkpoint="best"):
     probs /= probs.sum(-1, keepdims=True)
     os.makedirs(output_dir, exist_ok=True)
     written = []
-    for path, image, h, p in zip(paths, images, heat, probs):
-        out = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0] + "_attention.png")
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    for path, stem, image, h, p in zip(paths, stems, images, heat, probs):
+        if stems.count(stem) > 1:  # e.g. cat/0001.jpg and ship/0001.jpg
+            stem = os.path.basename(os.path.dirname(os.path.abspath(path))) + "_" + stem
+        out = os.path.join(output_dir, stem + "_attention.png")
         save_figure(np.clip(image, 0, 1), h, f"predicted: {names[int(p.argmax())]} ({p.max():.2f})", out)
         written.append(out)
     return written
