@@ -73,6 +73,26 @@ def test_image_folder_pipeline(folder):
     assert tuple(image.shape) == (32, 32, 3)
 
 
+def test_mixup_cutmix_batches_give_soft_targets_that_loss_and_accuracy_accept(folder):
+    from tlbkit import pipeline
+    from tlbkit.losses import Accuracy, SparseCategoricalCrossentropy
+
+    spec = image_folder(root=str(folder), validation_count=4, image_size=32, mixup_alpha=0.4, cutmix_factor=1.0)
+    images, targets = next(iter(pipeline.batched(spec, "train", 4, training=True)))
+    assert tuple(images.shape) == (4, 32, 32, 3) and tuple(targets.shape) == (4, 2)
+    np.testing.assert_allclose(np.sum(targets, axis=-1), 1.0, atol=1e-5)
+    logits = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 0.0], [0.0, 1.0]], "float32")
+    soft = np.array([[0.7, 0.3], [0.2, 0.8], [0.5, 0.5], [1.0, 0.0]], "float32")
+    expected = -(soft * np.log(np.exp(logits) / np.exp(logits).sum(-1, keepdims=True))).sum(-1).mean()
+    assert float(SparseCategoricalCrossentropy()(soft, logits)) == pytest.approx(expected, rel=1e-5)
+    acc = Accuracy()
+    acc.update_state(soft, logits)
+    assert float(acc.result()) == pytest.approx(0.75)  # targets argmax 0,1,0,0 vs predictions 0,1,0,1
+    acc = Accuracy()
+    acc.update_state(np.array([0, 1, 1]), logits[:3])
+    assert float(acc.result()) == pytest.approx(2 / 3)
+
+
 def test_image_folder_errors(tmp_path):
     root = make_folder(tmp_path / "bad", per_class=3, corrupt=True)
     with pytest.raises(BadImageError, match="broken.jpg"):
@@ -120,6 +140,9 @@ def seed_cpu_run(folder, tmp_path_factory):
 @pytest.mark.parametrize("gin_file", ["cifar10_seed.gin", "cifar10.gin", "cifar10_cpu.gin"])
 def test_one_train_step_with_each_cifar_gin_file(folder, tmp_path, gin_file):
     extra = ["datasets.image_folder.image_size = %IMAGE_SIZE", "datasets.image_folder.augment = 'seed'"]
+    if gin_file == "cifar10_cpu.gin":  # the strong options: RandAugment, random erasing, MixUp/CutMix
+        extra += ["datasets.image_folder.augment = 'strong'", "datasets.image_folder.mixup_alpha = 0.2",
+                  "datasets.image_folder.cutmix_factor = 1.0"]
     proc = run_binary("train", f"--gin_file={gin_file}", f"--model_dir={tmp_path / 'run'}",
                       *tiny_cifar_params(folder, extra), check=True)
     assert '"epochs_completed": 1' in proc.stdout

@@ -21,6 +21,8 @@ class DataSpec:
         train_map: optional function applied per example to the training split
             only (augmentation), after shuffling.
         eval_map: optional function applied to the evaluation splits.
+        batch_map: optional function applied to each *training batch* (e.g.
+            MixUp/CutMix; may turn labels into (B, classes) soft targets).
         read_inputs: optional `read_inputs(paths) -> batch` used by
             `tlbkit-predict` to read user files into model inputs.
         padded_shapes: optional shapes for `padded_batch` (variable-length inputs).
@@ -34,6 +36,7 @@ class DataSpec:
     class_names: Optional[Sequence[str]] = None
     train_map: Optional[Callable] = None
     eval_map: Optional[Callable] = None
+    batch_map: Optional[Callable] = None
     read_inputs: Optional[Callable] = None
     padded_shapes: Any = None
     num_train_examples: Optional[int] = None

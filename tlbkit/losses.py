@@ -6,9 +6,43 @@ from keras import ops
 from tlbkit.api_export import tlbkit_export
 
 
+def is_soft(y_true, y_pred):
+    """Whether labels are per-class target distributions (B, classes) rather than ids."""
+    return len(y_true.shape) == 2 and y_true.shape[-1] is not None and y_true.shape[-1] == y_pred.shape[-1] and (
+        y_pred.shape[-1] > 1
+    )
+
+
+def accuracy(y_true, y_pred):
+    """Top-1 accuracy for integer labels or soft targets (argmax of the target)."""
+    predicted = ops.argmax(y_pred, axis=-1)
+    if is_soft(y_true, y_pred):
+        labels = ops.argmax(y_true, axis=-1)
+    else:
+        labels = ops.reshape(ops.cast(y_true, "int32"), ops.shape(predicted))
+    return ops.cast(ops.equal(ops.cast(labels, "int32"), ops.cast(predicted, "int32")), "float32")
+
+
+@tlbkit_export("tlbkit.losses.Accuracy")
+class Accuracy(keras.metrics.MeanMetricWrapper):
+    """Accuracy that accepts integer labels or soft (mixed) targets.
+
+    Args:
+        name: str. Defaults to `"accuracy"`.
+        **kwargs: forwarded to `keras.metrics.MeanMetricWrapper`.
+    """
+
+    def __init__(self, name="accuracy", **kwargs):
+        kwargs.pop("fn", None)
+        super().__init__(fn=accuracy, name=name, **kwargs)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
 @tlbkit_export("tlbkit.losses.SparseCategoricalCrossentropy")
 class SparseCategoricalCrossentropy(keras.losses.Loss):
-    """Cross-entropy on integer labels and logits, with optional label smoothing.
+    """Cross-entropy on integer labels (or soft targets) and logits, with optional label smoothing.
 
     Args:
         label_smoothing: float in [0, 1). Mass spread uniformly over all classes.
@@ -25,8 +59,11 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
     def call(self, y_true, y_pred):
         y_pred = ops.cast(y_pred, "float32")
         num_classes = ops.shape(y_pred)[-1]
-        labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
-        targets = ops.one_hot(labels, num_classes, dtype="float32")
+        if is_soft(y_true, y_pred):  # (B, classes) targets, e.g. from MixUp/CutMix
+            targets = ops.cast(y_true, "float32")
+        else:
+            labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+            targets = ops.one_hot(labels, num_classes, dtype="float32")
         if self.label_smoothing:
             targets = targets * (1.0 - self.label_smoothing) + self.label_smoothing / ops.cast(num_classes, "float32")
         log_probs = ops.log_softmax(y_pred, axis=-1)

@@ -18,7 +18,7 @@ def batched(spec, split, batch_size, training, seed=0, shuffle_buffer=10_000, ca
     """A batched, prefetched pipeline for `split` ("train", "validation", "test").
 
     Training: cache -> shuffle (seeded, reshuffled every epoch) -> train_map
-    (augmentation) -> batch (drop remainder) -> prefetch. Evaluation: cache ->
+    (augmentation) -> batch (drop remainder) -> batch_map (MixUp/CutMix) -> prefetch. Evaluation: cache ->
     eval_map -> batch -> prefetch.
     """
     ds = spec.split(split)
@@ -36,4 +36,6 @@ def batched(spec, split, batch_size, training, seed=0, shuffle_buffer=10_000, ca
         ds = ds.padded_batch(batch_size, padded_shapes=spec.padded_shapes, drop_remainder=training)
     else:
         ds = ds.batch(batch_size, drop_remainder=training, num_parallel_calls=tf.data.AUTOTUNE)
+    if training and spec.batch_map is not None:
+        ds = ds.map(spec.batch_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)

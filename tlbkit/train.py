@@ -10,7 +10,7 @@ import keras
 
 from tlbkit import pipeline
 from tlbkit import run_dir as rd
-from tlbkit.losses import SparseCategoricalCrossentropy
+from tlbkit.losses import Accuracy, SparseCategoricalCrossentropy
 
 SCHEDULES = ("constant", "cosine")
 
@@ -184,7 +184,7 @@ def train(
         net.compile(
             optimizer=optimizer,
             loss=SparseCategoricalCrossentropy(label_smoothing=label_smoothing),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            metrics=[Accuracy()],
             jit_compile=jit_compile,
         )
         example_batch = next(iter(train_ds))

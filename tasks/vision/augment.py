@@ -65,3 +65,38 @@ def make_maps(image_size, augment="seed", resize_margin=20, randaugment_ops=2, r
         return x, label
 
     return train_map, eval_map
+
+
+def make_batch_mix(num_classes, mixup_alpha=0.0, cutmix_factor=0.0, seed=0):
+    """A training `batch_map` applying MixUp and/or CutMix (native Keras layers), or None.
+
+    Labels become (B, num_classes) soft targets; tlbkit's loss and accuracy accept them.
+    With both enabled, each batch gets one of the two, chosen at random.
+
+    Args:
+        num_classes: int. Number of classes (for one-hot labels).
+        mixup_alpha: float. MixUp Beta(alpha, alpha) parameter; 0 disables it.
+        cutmix_factor: float. CutMix Beta factor; 0 disables it.
+        seed: int. Seed of the mixing layers.
+    """
+    if mixup_alpha < 0 or cutmix_factor < 0:
+        raise ValueError(f"mixup_alpha and cutmix_factor must be >= 0. Received: {mixup_alpha}, {cutmix_factor}")
+    mixers = []
+    if mixup_alpha:
+        mixers.append(keras.layers.MixUp(alpha=mixup_alpha, seed=seed + 4))
+    if cutmix_factor:
+        mixers.append(keras.layers.CutMix(factor=cutmix_factor, seed=seed + 5))
+    if not mixers:
+        return None
+    import tensorflow as tf
+
+    def batch_map(images, labels):
+        data = {"images": images, "labels": tf.one_hot(tf.cast(labels, "int32"), num_classes)}
+        if len(mixers) == 1:
+            out = mixers[0](data)
+        else:
+            pick = tf.random.uniform((), seed=seed + 6) < 0.5
+            out = tf.cond(pick, lambda: mixers[0](data), lambda: mixers[1](data))
+        return out["images"], out["labels"]
+
+    return batch_map

@@ -9,7 +9,7 @@ from absl import logging
 
 from tlbkit import registry
 from tlbkit.data import DataSpec
-from tasks.vision.augment import make_maps
+from tasks.vision.augment import make_batch_mix, make_maps
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
@@ -122,7 +122,8 @@ def holdout(n, validation_count, validation_fraction, seed):
 @registry.DATASETS.register("image_folder")
 def image_folder(root=None, zip_path=None, extract_dir=None, train_split="train", test_split=None, load_size=32,
                  image_size=32, validation_count=10_000, validation_fraction=None, augment="seed",
-                 resize_margin=20, skip_corrupt=False, max_examples=None, seed=0):
+                 resize_margin=20, skip_corrupt=False, max_examples=None, mixup_alpha=0.0, cutmix_factor=0.0,
+                 seed=0):
     """Classification images from ROOT/<split>/<class>/*.{jpg,png} (class = sub-folder name).
 
     The shared CIFAR-10 zip is such a folder once extracted (`zip_path=`). A
@@ -146,6 +147,8 @@ def image_folder(root=None, zip_path=None, extract_dir=None, train_split="train"
         skip_corrupt: bool. Skip (and count) undecodable files instead of failing.
         max_examples: int or None. Use only the first N files of a seeded
             shuffle (quick runs).
+        mixup_alpha: float. MixUp on training batches (0 = off).
+        cutmix_factor: float. CutMix on training batches (0 = off).
         seed: int. Split and augmentation seed.
     """
     import tensorflow as tf
@@ -180,4 +183,5 @@ def image_folder(root=None, zip_path=None, extract_dir=None, train_split="train"
 
     return DataSpec(train=split(train_idx), validation=split(val_idx), test=test, num_classes=len(classes),
                     class_names=classes, train_map=train_map, eval_map=eval_map, read_inputs=read_inputs,
+                    batch_map=make_batch_mix(len(classes), mixup_alpha, cutmix_factor, seed),
                     num_train_examples=len(train_idx))

@@ -4,13 +4,13 @@ import numpy as np
 
 from tlbkit import registry
 from tlbkit.data import DataSpec
-from tasks.vision.augment import make_maps
+from tasks.vision.augment import make_batch_mix, make_maps
 from tasks.vision.image_folder import load_image
 
 
 @registry.DATASETS.register("tfds_images")
 def tfds_images(name="cifar10", data_dir=None, image_size=32, validation_count=10_000, test_split="test",
-                augment="seed", resize_margin=20, seed=0, download=True):
+                augment="seed", resize_margin=20, mixup_alpha=0.0, cutmix_factor=0.0, seed=0, download=True):
     """A TFDS image-classification dataset; validation = the last `validation_count` training images.
 
     As in the keras-io example (`x_train[:40000]`, `x_train[40000:]`), the
@@ -24,6 +24,8 @@ def tfds_images(name="cifar10", data_dir=None, image_size=32, validation_count=1
         test_split: str or None. TFDS split used as test.
         augment: str. `"none"`, `"seed"` or `"strong"`.
         resize_margin: int. Resize margin before the random crop.
+        mixup_alpha: float. MixUp on training batches (0 = off).
+        cutmix_factor: float. CutMix on training batches (0 = off).
         seed: int. Augmentation seed.
         download: bool. Let TFDS download the data if missing.
     """
@@ -54,4 +56,5 @@ def tfds_images(name="cifar10", data_dir=None, image_size=32, validation_count=1
 
     return DataSpec(train=train, validation=validation, test=test, num_classes=label.num_classes,
                     class_names=list(label.names), train_map=train_map, eval_map=eval_map,
-                    read_inputs=read_inputs, num_train_examples=cut)
+                    read_inputs=read_inputs, num_train_examples=cut,
+                    batch_map=make_batch_mix(label.num_classes, mixup_alpha, cutmix_factor, seed))
