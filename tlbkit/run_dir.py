@@ -1,5 +1,6 @@
 """Everything a run writes into its --model_dir, written atomically."""
 
+import contextlib
 import csv
 import io
 import json
@@ -9,25 +10,32 @@ import tempfile
 RESUME_FILE = "resume.json"
 
 
-def _publish(tmp, path):
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path, text):
-    """Writes `text` to `path` through a temporary file and a rename: never a truncated file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+@contextlib.contextmanager
+def _atomic_target(path, suffix):
+    """Yields a temporary path beside `path`; on success renames it over `path`, else removes it."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        _publish(tmp, path)
+        yield tmp
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
+        os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def atomic_write_bytes(path, data):
+    """Writes `data` to `path` through a temporary file and a rename: never a truncated file."""
+    with _atomic_target(path, os.path.basename(path)) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def atomic_write_text(path, text):
+    atomic_write_bytes(path, text.encode())
 
 
 def atomic_write_json(path, obj):
@@ -36,16 +44,8 @@ def atomic_write_json(path, obj):
 
 def atomic_save_model(model, path):
     """`model.save` to a temporary `.keras` file, then rename over `path`."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".keras")
-    os.close(fd)
-    try:
+    with _atomic_target(path, ".keras") as tmp:
         model.save(tmp)
-        _publish(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def history_csv(rows):
@@ -89,8 +89,4 @@ def plot_curves(rows, path):
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".png")
-    with os.fdopen(fd, "wb") as f:
-        f.write(buf.getvalue())
-    _publish(tmp, path)
+    atomic_write_bytes(path, buf.getvalue())

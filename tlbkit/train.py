@@ -1,5 +1,6 @@
 """The gin-configurable training function behind `tlbkit-train`."""
 
+import contextlib
 import math
 import os
 import sys
@@ -175,7 +176,7 @@ def train(
         card = int(train_ds.cardinality())
         steps = card if card > 0 else max((spec.num_train_examples or batch_size) // batch_size, 1)
     total_steps = steps * epochs
-    scope = strategy.scope() if strategy is not None else _null_scope()
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         net = model(num_classes=spec.num_classes)
         optimizer = make_optimizer(
@@ -263,11 +264,3 @@ def _prebuild_for_multi_worker(net, batch):
 
         reduce_per_replica._tlbkit_patched = True
         tf_trainer.reduce_per_replica = reduce_per_replica
-
-
-class _null_scope:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
