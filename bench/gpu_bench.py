@@ -44,6 +44,7 @@ def throughput(batch, steps):
     import numpy as np
 
     from bench.seed_reference import build_tlbkit_seed
+    from bench.timing import time_calls
 
     keras.utils.set_random_seed(0)
     model = build_tlbkit_seed()
@@ -51,14 +52,8 @@ def throughput(batch, steps):
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = np.random.default_rng(0).uniform(size=(batch, 48, 48, 3)).astype("float32")
     y = np.zeros((batch,), "int32")
-    t0 = time.perf_counter()
-    model.train_on_batch(x, y)
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        loss = model.train_on_batch(x, y)
-    float(np.asarray(loss))  # wait for the device
-    rate = batch * steps / (time.perf_counter() - t0)
+    first, per_step = time_calls(lambda: model.train_on_batch(x, y), steps)
+    rate = batch / per_step
     return {"part": "throughput", "batch": batch, "first_step_s": round(first, 1), "train_images_per_s": round(rate)}
 
 

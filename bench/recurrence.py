@@ -10,7 +10,6 @@ training examples/s after it.
 """
 
 import json
-import time
 
 from absl import app, flags
 
@@ -21,8 +20,6 @@ FLAGS = flags.FLAGS
 
 
 def build(unroll):
-    import keras
-
     from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
     from tlbkit.models import SequenceClassifier
 
@@ -35,6 +32,7 @@ def build(unroll):
 
 
 def time_variant(name, batch, steps):
+    from bench.timing import time_calls
     import keras
     import numpy as np
 
@@ -47,13 +45,8 @@ def time_variant(name, batch, steps):
     )
     x = np.random.default_rng(0).normal(size=(batch, 144, 64)).astype("float32")
     y = np.zeros((batch,), "int32")
-    t0 = time.perf_counter()
-    model.train_on_batch(x, y)
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(x, y)
-    rate = batch * steps / (time.perf_counter() - t0)
+    first, per_step = time_calls(lambda: model.train_on_batch(x, y), steps)
+    rate = batch / per_step
     return {"variant": name, "batch": batch, "first_step_s": round(first, 1), "train_examples_per_s": round(rate, 1)}
 
 

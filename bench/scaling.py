@@ -14,7 +14,6 @@ import os
 import resource
 import subprocess
 import sys
-import time
 
 from absl import app, flags
 
@@ -37,6 +36,7 @@ def measure(model_name, length, repeats):
     sys.path.insert(0, ROOT)
     from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder, TransformerEncoder
     from tlbkit.models import SequenceClassifier
+    from bench.timing import time_calls
 
     keras.utils.set_random_seed(0)
     if model_name == "tlb":
@@ -47,13 +47,7 @@ def measure(model_name, length, repeats):
     model = SequenceClassifier(encoder, ClassificationHead(10))
     x = np.random.default_rng(0).normal(size=(1, length, 64)).astype("float32")
     forward = tf.function(lambda t: model(t, training=False), jit_compile=FLAGS.jit)
-    t0 = time.perf_counter()
-    forward(x).numpy()
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        forward(x).numpy()
-    per = (time.perf_counter() - t0) / repeats
+    first, per = time_calls(lambda: forward(x), repeats)
     return {"model": model_name, "jit_compile": FLAGS.jit, "length": length, "params": int(model.count_params()), "first_s": round(first, 2),
             "seconds_per_example": round(per, 4), "tokens_per_s": round(length / per),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}

@@ -61,6 +61,7 @@ def run_variant(name, batch, steps, infer_steps):
 
     sys.path.insert(0, ROOT)
     from bench.seed_reference import SeedModel, build_tlbkit_seed
+    from bench.timing import time_calls
 
     keras.utils.set_random_seed(0)
     images = np.random.default_rng(0).uniform(size=(batch, 48, 48, 3)).astype("float32")
@@ -72,24 +73,14 @@ def run_variant(name, batch, steps, infer_steps):
         model = build_tlbkit_seed()
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=1e-4), loss=loss)
-    t0 = time.perf_counter()
-    model.train_on_batch(images, labels)
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(images, labels)
-    train_rate = batch * steps / (time.perf_counter() - t0)
+    first, per_step = time_calls(lambda: model.train_on_batch(images, labels), steps)
+    train_rate = batch / per_step
 
     # Inference: both XLA-compiled (jit_compile=True), each model's fastest inference here.
     jit = True
     infer = tf.function(lambda x: model(x, training=False), jit_compile=jit)
-    t0 = time.perf_counter()
-    infer(images).numpy()
-    infer_first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(infer_steps):
-        infer(images).numpy()
-    infer_rate = batch * infer_steps / (time.perf_counter() - t0)
+    infer_first, per_batch = time_calls(lambda: infer(images), infer_steps)
+    infer_rate = batch / per_batch
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "variant": name,
