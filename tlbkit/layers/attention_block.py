@@ -6,18 +6,9 @@ import keras
 from keras import ops
 
 from tlbkit.api_export import tlbkit_export
-from tlbkit.layers import checks
+from tlbkit.layers import attention_math, checks
 
 NORM_MODES = ("pre", "qkv")
-
-
-def standardize(x, epsilon):
-    """LayerNorm without the affine part, computed in float32."""
-    x32 = ops.cast(x, "float32")
-    mean = ops.mean(x32, axis=-1, keepdims=True)
-    centered = x32 - mean
-    variance = ops.mean(ops.square(centered), axis=-1, keepdims=True)
-    return ops.cast(centered * ops.rsqrt(variance + epsilon), x.dtype)
 
 
 @tlbkit_export("tlbkit.layers.AttentionBlock")
@@ -225,43 +216,6 @@ class AttentionBlock(keras.layers.Layer):
         w["ffn2"] = (self.ffn_kernel_2, self.ffn_bias_2)
         return w
 
-    def _split_heads(self, x):
-        # (B, T, H*Dk) -> (B, H, T, Dk)
-        shape = ops.shape(x)
-        x = ops.reshape(x, (shape[0], shape[1], self.num_heads, self.key_dim))
-        return ops.transpose(x, (0, 2, 1, 3))
-
-    def _attend(self, q, k, v, context_mask, attention_noise, training):
-        """Scaled dot-product attention; `q` is already scaled by 1/sqrt(key_dim).
-
-        Returns the mixed values (B, Q, H*Dk) and the probabilities, (B, Q, K)
-        for one head, else (B, H, Q, K).
-        """
-        width = self.num_heads * self.key_dim
-        single = self.num_heads == 1
-        if single:
-            scores = ops.einsum("bqd,bkd->bqk", q, k)
-        else:
-            q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
-            scores = ops.einsum("bhqd,bhkd->bhqk", q, k)
-        scores = ops.cast(scores, "float32")
-        if context_mask is not None:
-            bias = (1.0 - ops.cast(context_mask, "float32")) * -1e9
-            scores = scores + (bias[:, None, :] if single else bias[:, None, None, :])
-        probs = ops.softmax(scores, axis=-1)
-        probs_c = ops.cast(probs, q.dtype)
-        if training and self.attention_dropout > 0:
-            if attention_noise is None:
-                probs_c = keras.random.dropout(probs_c, self.attention_dropout, seed=self.seed_generator)
-            else:
-                probs_c = probs_c * ops.reshape(ops.cast(attention_noise, probs_c.dtype), ops.shape(probs_c))
-        out = ops.matmul(probs_c, v)
-        if not single:
-            out = ops.transpose(out, (0, 2, 1, 3))  # (B, Q, H, Dk)
-            shape = ops.shape(out)
-            out = ops.reshape(out, (shape[0], shape[1], width))
-        return out, probs
-
     def noise_shapes(self, batch_size, query_length, key_length):
         """Shapes of the dropout multipliers this block consumes for one application.
 
@@ -287,35 +241,29 @@ class AttentionBlock(keras.layers.Layer):
         return_attention_scores=False,
         weights=None,
     ):
-        width = self.num_heads * self.key_dim
-        w = weights if weights is not None else self.folded_weights("self" if context is None else "cross")
-        x = inputs
-        normed_x = standardize(x, self.norm_epsilon)
-        if context is None:
-            qkv = ops.matmul(normed_x, w["qkv"][0]) + w["qkv"][1]
-            q = qkv[..., :width]
-            k = qkv[..., width : 2 * width]
-            v = qkv[..., 2 * width :]
+        cross = context is not None
+        w = weights if weights is not None else self.folded_weights("cross" if cross else "self")
+        if training:
+            batch, queries = ops.shape(inputs)[0], ops.shape(inputs)[1]
+            keys = ops.shape(context)[1] if cross else queries
+            shapes = self.noise_shapes(batch, queries, keys)
+            if attention_noise is None and "attention" in shapes:
+                attention_noise = self._draw_noise(shapes["attention"], self.attention_dropout)
+            if ffn_noise is None and "ffn" in shapes:
+                ffn_noise = self._draw_noise(shapes["ffn"], self.dropout)
         else:
-            q = ops.matmul(normed_x, w["q"][0]) + w["q"][1]
-            kv = ops.matmul(standardize(context, self.norm_epsilon), w["kv"][0]) + w["kv"][1]
-            k = kv[..., :width]
-            v = kv[..., width:]
-        attended, probs = self._attend(q, k, v, context_mask, attention_noise, training)
-        x = x + ops.matmul(attended, w["out"][0]) + w["out"][1]
-        # Feed-forward block (its LayerNorm's affine part is folded into the first kernel).
-        h = ops.matmul(standardize(x, self.norm_epsilon), w["ffn1"][0]) + w["ffn1"][1]
-        h = ops.gelu(h, approximate=self.gelu_approximate)
-        h = ops.matmul(h, w["ffn2"][0]) + w["ffn2"][1]
-        if training and self.dropout > 0:
-            if ffn_noise is None:
-                h = keras.random.dropout(h, self.dropout, seed=self.seed_generator)
-            else:
-                h = h * ops.cast(ffn_noise, h.dtype)
-        x = x + h
+            attention_noise = ffn_noise = None
+        spec = attention_math.BlockSpec(self.num_heads, self.norm_epsilon, self.gelu_approximate, cross)
+        x, probs = attention_math.block_apply(
+            spec, inputs, context, w, context_mask, attention_noise, ffn_noise
+        )
         if return_attention_scores:
             return x, probs[:, None] if self.num_heads == 1 else probs
         return x
+
+    def _draw_noise(self, shape, rate):
+        keep = keras.random.uniform(shape, seed=self.seed_generator) >= rate
+        return ops.cast(keep, self.compute_dtype) * (1.0 / (1.0 - rate))
 
     def compute_output_shape(self, inputs_shape, *args, **kwargs):
         return tuple(inputs_shape)
