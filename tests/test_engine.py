@@ -200,17 +200,17 @@ def test_block_gradient_matches_automatic_differentiation(num_heads, cross, gelu
     keys = 4 if cross else 5
     mask = rng.uniform(size=(3, keys)) > 0.3
     mask[:, 0] = True
-    attention_noise = (rng.uniform(size=(3, num_heads, 5, keys)) > 0.2).astype("float32") / 0.8
-    ffn_noise = (rng.uniform(size=(3, 5, DIM)) > 0.2).astype("float32") / 0.8
+    attention_keep = rng.uniform(size=(3, num_heads, 5, keys)) > 0.2
+    ffn_keep = rng.uniform(size=(3, 5, DIM)) > 0.2
     upstream = rng.normal(size=(3, 5, DIM)).astype("float32")
-    spec = attention_math.BlockSpec(num_heads, 1e-5, gelu_approximate, cross)
+    spec = attention_math.BlockSpec(num_heads, 1e-5, gelu_approximate, cross, attention_dropout=0.2, dropout=0.2)
     variables = [x] + ([c] if cross else []) + list(block.trainable_weights)
     results = []
     for fn in (attention_math.block_forward, attention_math.block_apply):
 
         def loss():
             weights = block.folded_weights("cross" if cross else "self")
-            out, _ = fn(spec, x.value, c.value if cross else None, weights, mask, attention_noise, ffn_noise)
+            out, _ = fn(spec, x.value, c.value if cross else None, weights, mask, attention_keep, ffn_keep)
             return ops.sum(out * upstream)
 
         results.append((np_(loss()), gradients(loss, variables)))

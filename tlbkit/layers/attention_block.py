@@ -26,8 +26,8 @@ class AttentionBlock(keras.layers.Layer):
     - `"qkv"`: three LayerNorms, one each for query, key and value inputs, as
       the keras-io "When Recurrence meets Transformers" example does.
 
-    Dropout can be driven by precomputed multipliers (`attention_noise`,
-    `ffn_noise`); this is how the recurrent encoder runs dropout inside a
+    Dropout can be driven by precomputed boolean keep masks (`attention_keep`,
+    `ffn_keep`); this is how the recurrent encoder runs dropout inside a
     backend loop without carrying random-generator state through it.
 
     Args:
@@ -52,8 +52,8 @@ class AttentionBlock(keras.layers.Layer):
         context: optional (B, K, dim) tensor. Keys/values; `None` means
             self-attention.
         context_mask: optional (B, K) boolean tensor, `True` for real tokens.
-        attention_noise: optional (B, H, Q, K) dropout multiplier (0 or 1/(1-rate)).
-        ffn_noise: optional (B, Q, dim) dropout multiplier.
+        attention_keep: optional (B, H, Q, K) boolean dropout mask, `True` where kept.
+        ffn_keep: optional (B, Q, dim) boolean dropout mask.
         training: bool. Dropout is applied only when `True`.
         return_attention_scores: bool. Also return the (B, H, Q, K) probabilities.
         weights: optional dict from `folded_weights` (computed once outside a loop).
@@ -217,9 +217,9 @@ class AttentionBlock(keras.layers.Layer):
         return w
 
     def noise_shapes(self, batch_size, query_length, key_length):
-        """Shapes of the dropout multipliers this block consumes for one application.
+        """Shapes of the dropout keep masks this block consumes for one application.
 
-        A multiplier is 0 where dropped and 1/(1-rate) where kept (see
+        Keys `"attention"` and `"ffn"`, present only where the rate is > 0 (see
         `TLBCell.sample_noise`).
         """
         shapes = {}
@@ -235,8 +235,8 @@ class AttentionBlock(keras.layers.Layer):
         inputs,
         context=None,
         context_mask=None,
-        attention_noise=None,
-        ffn_noise=None,
+        attention_keep=None,
+        ffn_keep=None,
         training=None,
         return_attention_scores=False,
         weights=None,
@@ -247,23 +247,24 @@ class AttentionBlock(keras.layers.Layer):
             batch, queries = ops.shape(inputs)[0], ops.shape(inputs)[1]
             keys = ops.shape(context)[1] if cross else queries
             shapes = self.noise_shapes(batch, queries, keys)
-            if attention_noise is None and "attention" in shapes:
-                attention_noise = self._draw_noise(shapes["attention"], self.attention_dropout)
-            if ffn_noise is None and "ffn" in shapes:
-                ffn_noise = self._draw_noise(shapes["ffn"], self.dropout)
+            if attention_keep is None and "attention" in shapes:
+                attention_keep = self._draw_keep(shapes["attention"], self.attention_dropout)
+            if ffn_keep is None and "ffn" in shapes:
+                ffn_keep = self._draw_keep(shapes["ffn"], self.dropout)
         else:
-            attention_noise = ffn_noise = None
-        spec = attention_math.BlockSpec(self.num_heads, self.norm_epsilon, self.gelu_approximate, cross)
+            attention_keep = ffn_keep = None
+        spec = attention_math.BlockSpec(
+            self.num_heads, self.norm_epsilon, self.gelu_approximate, cross, self.attention_dropout, self.dropout
+        )
         x, probs = attention_math.block_apply(
-            spec, inputs, context, w, context_mask, attention_noise, ffn_noise
+            spec, inputs, context, w, context_mask, attention_keep, ffn_keep
         )
         if return_attention_scores:
             return x, probs[:, None] if self.num_heads == 1 else probs
         return x
 
-    def _draw_noise(self, shape, rate):
-        keep = keras.random.uniform(shape, seed=self.seed_generator) >= rate
-        return ops.cast(keep, self.compute_dtype) * (1.0 / (1.0 - rate))
+    def _draw_keep(self, shape, rate):
+        return keras.random.uniform(shape, seed=self.seed_generator) >= rate
 
     def compute_output_shape(self, inputs_shape, *args, **kwargs):
         return tuple(inputs_shape)

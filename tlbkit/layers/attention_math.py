@@ -94,6 +94,15 @@ def _merge_heads(x):
     return ops.reshape(x, (shape[0], shape[1], shape[2] * shape[3]))
 
 
+def dropout(x, keep, rate):
+    """Inverted dropout with a given boolean keep mask: `x / (1 - rate)` where kept, else 0.
+
+    Also its own gradient (the mask and scale are constants).
+    """
+    keep = ops.reshape(keep, ops.shape(x))
+    return ops.where(keep, x * (1.0 / (1.0 - rate)), ops.zeros((), x.dtype))
+
+
 class BlockSpec:
     """The static settings of one block application (not tensors).
 
@@ -103,19 +112,24 @@ class BlockSpec:
         gelu_approximate: bool. Tanh-approximate GELU.
         cross: bool. Keys/values come from a context (weights "q", "kv") instead of the
             inputs (weights "qkv").
+        attention_dropout: float. Dropout rate of the attention probabilities (used where a
+            keep mask is given).
+        dropout: float. Dropout rate of the feed-forward output (used where a keep mask is given).
     """
 
-    def __init__(self, num_heads, epsilon, gelu_approximate, cross):
+    def __init__(self, num_heads, epsilon, gelu_approximate, cross, attention_dropout=0.0, dropout=0.0):
         self.num_heads = num_heads
         self.epsilon = epsilon
         self.gelu_approximate = gelu_approximate
         self.cross = cross
+        self.attention_dropout = attention_dropout
+        self.dropout = dropout
 
     def weight_names(self):
         return ("q", "kv", "out", "ffn1", "ffn2") if self.cross else ("qkv", "out", "ffn1", "ffn2")
 
 
-def _attention(spec, q, k, v, score_bias, attention_noise):
+def _attention(spec, q, k, v, score_bias, attention_keep):
     """Returns (mixed values (B, Q, W), probabilities, dropped probabilities); heads split if > 1."""
     if spec.num_heads > 1:
         q, k, v = (_split_heads(t, spec.num_heads) for t in (q, k, v))
@@ -127,59 +141,72 @@ def _attention(spec, q, k, v, score_bias, attention_noise):
         scores = scores + score_bias
     probs = ops.softmax(scores, axis=-1)
     dropped = ops.cast(probs, q.dtype)
-    if attention_noise is not None:
-        dropped = dropped * ops.reshape(ops.cast(attention_noise, dropped.dtype), ops.shape(dropped))
+    if attention_keep is not None:
+        dropped = dropout(dropped, attention_keep, spec.attention_dropout)
     mixed = ops.matmul(dropped, v)
     if spec.num_heads > 1:
         mixed = _merge_heads(mixed)
     return mixed, probs, dropped
 
 
-def _forward(spec, x, context, w, score_bias, attention_noise, ffn_noise):
-    """The block's forward pass; returns (output, probabilities, tensors the backward pass needs)."""
+def _projections(spec, xn, cn, w):
+    """Queries, keys and values from the standardised inputs (and context)."""
+    if spec.cross:
+        return (_dense(xn, *w["q"]),) + tuple(ops.split(_dense(cn, *w["kv"]), 2, axis=-1))
+    return tuple(ops.split(_dense(xn, *w["qkv"]), 3, axis=-1))
+
+
+def _forward(spec, x, context, w, score_bias, attention_keep, ffn_keep):
+    """The block's forward pass; returns (output, probabilities, tensors the backward pass needs).
+
+    q, k, v and the mixed values are not kept: the backward pass recomputes them (one
+    projection matmul and one tiny batched matmul), which saves about a third of the memory a
+    training step holds for it.
+    """
     xn, x_rstd = standardize(x, spec.epsilon)
     saved = {"xn": xn, "x_rstd": x_rstd}
+    cn = None
     if spec.cross:
-        q = _dense(xn, *w["q"])
         cn, c_rstd = standardize(context, spec.epsilon)
-        k, v = ops.split(_dense(cn, *w["kv"]), 2, axis=-1)
         saved.update(cn=cn, c_rstd=c_rstd)
-    else:
-        q, k, v = ops.split(_dense(xn, *w["qkv"]), 3, axis=-1)
-    mixed, probs, dropped = _attention(spec, q, k, v, score_bias, attention_noise)
+    q, k, v = _projections(spec, xn, cn, w)
+    mixed, probs, dropped = _attention(spec, q, k, v, score_bias, attention_keep)
     x1 = x + _dense(mixed, *w["out"])
     x1n, x1_rstd = standardize(x1, spec.epsilon)
     h = _dense(x1n, *w["ffn1"])
     f = _dense(ops.gelu(h, approximate=spec.gelu_approximate), *w["ffn2"])
-    if ffn_noise is not None:
-        f = f * ops.cast(ffn_noise, f.dtype)
-    saved.update(q=q, k=k, v=v, probs=probs, dropped=dropped, mixed=mixed, x1n=x1n, x1_rstd=x1_rstd, h=h)
+    if ffn_keep is not None:
+        f = dropout(f, ffn_keep, spec.dropout)
+    saved.update(probs=probs, dropped=dropped, x1n=x1n, x1_rstd=x1_rstd, h=h)
     return x1 + f, probs, saved
 
 
-def _backward(spec, grad, w, s, attention_noise, ffn_noise):
+def _backward(spec, grad, w, s, attention_keep, ffn_keep):
     """Gradients (d inputs, d context or None, d weights dict) from the saved tensors `s`."""
     dw = {}
-    # Feed-forward block: out = x1 + noise * (gelu(x1n @ W1 + b1) @ W2 + b2).
-    df = grad if ffn_noise is None else grad * ops.cast(ffn_noise, grad.dtype)
+    # Feed-forward block: out = x1 + dropout(gelu(x1n @ W1 + b1) @ W2 + b2).
+    df = grad if ffn_keep is None else dropout(grad, ffn_keep, spec.dropout)
     gh, dgelu = gelu_and_derivative(s["h"], spec.gelu_approximate)
     dw["ffn2"] = _weight_grads(gh, df)
     dh = _input_grad(df, w["ffn2"][0]) * dgelu
     dw["ffn1"] = _weight_grads(s["x1n"], dh)
     dx1n = _input_grad(dh, w["ffn1"][0])
     dx1 = grad + standardize_backward(dx1n, s["x1n"], s["x1_rstd"])
-    # Attention: x1 = x + mixed @ Wo + bo.
-    dw["out"] = _weight_grads(s["mixed"], dx1)
-    dmixed = _input_grad(dx1, w["out"][0])
-    q, k, v, dropped, probs = s["q"], s["k"], s["v"], s["dropped"], s["probs"]
+    # Attention: x1 = x + mixed @ Wo + bo, mixed = dropout(softmax(q k^T)) v.
+    q, k, v = _projections(spec, s["xn"], s.get("cn"), w)
+    dropped, probs = s["dropped"], s["probs"]
     heads = spec.num_heads > 1
     if heads:
         q, k, v = (_split_heads(t, spec.num_heads) for t in (q, k, v))
+    mixed = ops.matmul(dropped, v)
+    dw["out"] = _weight_grads(_merge_heads(mixed) if heads else mixed, dx1)
+    dmixed = _input_grad(dx1, w["out"][0])
+    if heads:
         dmixed = _split_heads(dmixed, spec.num_heads)
     dv = ops.einsum("...qk,...qd->...kd", dropped, dmixed)
     ddropped = ops.einsum("...qd,...kd->...qk", dmixed, v)
-    if attention_noise is not None:
-        ddropped = ddropped * ops.reshape(ops.cast(attention_noise, ddropped.dtype), ops.shape(ddropped))
+    if attention_keep is not None:
+        ddropped = dropout(ddropped, attention_keep, spec.attention_dropout)
     dprobs = ops.cast(ddropped, "float32")
     dscores = probs * (dprobs - ops.sum(dprobs * probs, axis=-1, keepdims=True))
     dscores = ops.cast(dscores, q.dtype)
@@ -211,7 +238,7 @@ def _score_bias(context_mask, num_heads):
     return bias[:, None, :] if num_heads == 1 else bias[:, None, None, :]
 
 
-def block_forward(spec, x, context, weights, context_mask=None, attention_noise=None, ffn_noise=None):
+def block_forward(spec, x, context, weights, context_mask=None, attention_keep=None, ffn_keep=None):
     """The block with plain ops (automatic differentiation). Returns `(output, probabilities)`.
 
     Args:
@@ -220,28 +247,29 @@ def block_forward(spec, x, context, weights, context_mask=None, attention_noise=
         context: (B, K, dim) keys/values source when `spec.cross`, else ignored.
         weights: dict of (kernel, bias) pairs from `AttentionBlock.folded_weights`.
         context_mask: optional (B, K) boolean mask of real keys.
-        attention_noise: optional dropout multiplier for the probabilities.
-        ffn_noise: optional (B, Q, dim) dropout multiplier for the feed-forward output.
+        attention_keep: optional boolean dropout mask (True = kept) for the probabilities,
+            (B, heads, Q, K).
+        ffn_keep: optional (B, Q, dim) boolean dropout mask for the feed-forward output.
     """
     bias = _score_bias(context_mask, spec.num_heads)
-    out, probs, _ = _forward(spec, x, context, weights, bias, attention_noise, ffn_noise)
+    out, probs, _ = _forward(spec, x, context, weights, bias, attention_keep, ffn_keep)
     return out, probs
 
 
-def block_apply(spec, x, context, weights, context_mask=None, attention_noise=None, ffn_noise=None):
+def block_apply(spec, x, context, weights, context_mask=None, attention_keep=None, ffn_keep=None):
     """`block_forward` with the hand-written gradient (same arguments and results).
 
     The probabilities are returned for inspection; no gradient flows back through them.
-    Masks and dropout multipliers are constants of the gradient.
+    Masks and dropout masks are constants of the gradient.
     """
     bias = _score_bias(context_mask, spec.num_heads)
     names = spec.weight_names()
     # Variables are read here, outside the custom-gradient function, so that its gradient
     # returns their gradients as input gradients (TensorFlow would otherwise ask for them apart).
     flat = [ops.copy(t) if isinstance(t, keras.Variable) else t for name in names for t in weights[name]]
-    # Masks and dropout multipliers are inputs too (JAX forbids closing over loop tracers); their
+    # Masks and dropout masks are inputs too (JAX forbids closing over loop tracers); their
     # gradient is None.
-    constants = [t for t in (bias, attention_noise, ffn_noise) if t is not None]
+    constants = [t for t in (bias, attention_keep, ffn_keep) if t is not None]
     cross = spec.cross
     num_inputs = 2 if cross else 1
 
@@ -249,7 +277,7 @@ def block_apply(spec, x, context, weights, context_mask=None, attention_noise=No
         x, context = args[0], (args[1] if cross else None)
         values = args[num_inputs : num_inputs + len(flat)]
         consts = iter(args[num_inputs + len(flat) :])
-        b, an, fn = (next(consts) if t is not None else None for t in (bias, attention_noise, ffn_noise))
+        b, an, fn = (next(consts) if t is not None else None for t in (bias, attention_keep, ffn_keep))
         w = {name: (values[2 * i], values[2 * i + 1]) for i, name in enumerate(names)}
         out, probs, saved = _forward(spec, x, context, w, b, an, fn)
 

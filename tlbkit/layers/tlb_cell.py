@@ -197,11 +197,13 @@ class TLBCell(keras.layers.Layer):
         return shapes
 
     def sample_noise(self, batch_size, chunk_size, num_chunks=None):
-        """Dropout multipliers (0 or 1/(1-rate)) for the recurrent part of `num_chunks` steps.
+        """Dropout keep masks (boolean, `True` where kept) for the recurrent part of `num_chunks` steps.
 
         Returns a list (one entry per block application after the prefix, plus
         the slow update) of dicts of tensors with a leading `num_chunks` axis
         (no leading axis when `num_chunks` is None), or None without dropout.
+        Booleans take a quarter of the memory of float multipliers; the blocks
+        apply the 1/(1-rate) scale.
         """
         if self.dropout == 0 and self.attention_dropout == 0:
             return None
@@ -212,8 +214,7 @@ class TLBCell(keras.layers.Layer):
             for key, shape in shapes.items():
                 rate = self.attention_dropout if key == "attention" else self.dropout
                 full = shape if num_chunks is None else (num_chunks,) + tuple(shape)
-                keep = keras.random.uniform(full, seed=self.seed_generator) >= rate
-                entry[key] = ops.cast(keep, self.compute_dtype) * (1.0 / (1.0 - rate))
+                entry[key] = keras.random.uniform(full, seed=self.seed_generator) >= rate
             out.append(entry)
         return out
 
@@ -225,16 +226,16 @@ class TLBCell(keras.layers.Layer):
             return block(
                 x,
                 context_mask=mask,
-                attention_noise=noise.get("attention"),
-                ffn_noise=noise.get("ffn"),
+                attention_keep=noise.get("attention"),
+                ffn_keep=noise.get("ffn"),
                 training=training,
                 weights=weights,
             )
         return block(
             x,
             context=state,
-            attention_noise=noise.get("attention"),
-            ffn_noise=noise.get("ffn"),
+            attention_keep=noise.get("attention"),
+            ffn_keep=noise.get("ffn"),
             training=training,
             weights=weights,
         )
@@ -282,8 +283,8 @@ class TLBCell(keras.layers.Layer):
             state,
             context=x,
             context_mask=mask,
-            attention_noise=slow_noise.get("attention"),
-            ffn_noise=slow_noise.get("ffn"),
+            attention_keep=slow_noise.get("attention"),
+            ffn_keep=slow_noise.get("ffn"),
             training=training,
             return_attention_scores=True,
             weights=weights[-1],

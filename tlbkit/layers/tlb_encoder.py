@@ -24,53 +24,39 @@ def pad_to_multiple(tokens, mask, multiple):
     return tokens, mask, (length + pad) // multiple
 
 
-def scan(body, init, xs):
-    """`keras.ops.scan`, but `tf.scan` under TensorFlow when the number of steps is
-    unknown at trace time (variable-length batches): Keras 3.15's TensorFlow scan
-    fails there (`None.assert_is_compatible_with`). `body` must return
-    `(carry, carry)`, as the encoder's does."""
-    steps = keras.tree.flatten(xs)[0].shape[0]
-    if keras.backend.backend() != "tensorflow" or steps is not None:
-        return ops.scan(body, init, xs)
-    import tensorflow as tf
-
-    stacked = tf.scan(lambda carry, x: body(carry, x)[0], xs, initializer=init)
-    return keras.tree.map_structure(lambda s: s[-1], stacked), stacked
-
-
-def chunk_loop(body, init, xs, length, buffers, differentiable=True):
+def chunk_loop(body, init, xs, ys_specs):
     """`keras.ops.scan` semantics: `body(carry, x_i) -> (carry, ys_i)`; returns (carry, stacked ys).
 
-    `ys_i[0]` must be the new carry, and `buffers` zero tensors shaped like the
-    stacked ys, (length, ...) each.
+    `ys_i` is a tuple of tensors whose (shape, dtype) are listed in `ys_specs`.
 
-    JAX and torch: `keras.ops.scan`. TensorFlow: when gradients are needed,
-    `keras.ops.scan` (a while-loop over TensorArrays, carrying the ys because
-    its TensorFlow version stacks outputs shaped like the carry); otherwise a
-    `keras.ops.while_loop` with `maximum_iterations` writing into `buffers`,
-    which XLA can compile (`jit_compile=True` inference) and which has no
-    gradient.
+    JAX and torch: `keras.ops.scan`. TensorFlow: one `tf.while_loop` over
+    TensorArrays of a fixed size with `maximum_iterations` set, which is at once
+    differentiable, compilable by XLA (`jit_compile=True`, training included) and
+    linear in the number of chunks in graph mode. (Keras 3.15's TensorFlow `scan`
+    cannot be XLA-compiled, fails when the number of steps is unknown at trace
+    time, and stacks outputs only when they are shaped like the carry.)
     """
     if keras.backend.backend() != "tensorflow":
         return ops.scan(body, init, xs)
-    if differentiable:
-        first = tuple(b[0] for b in buffers)
-        carried, stacked = scan(lambda carry, x: (body(carry[0], x)[1],) * 2, (init,) + first[1:], xs)
-        return carried[0], stacked
+    import tensorflow as tf
 
-    def cond(i, carry, bufs):
-        return i < length
+    xs_flat = [tf.convert_to_tensor(x) for x in keras.tree.flatten(xs)]
+    n = xs_flat[0].shape[0]
+    if n is None:
+        n = tf.shape(xs_flat[0])[0]
+    xs_arrays = [tf.TensorArray(x.dtype, size=n, element_shape=x.shape[1:]).unstack(x) for x in xs_flat]
+    ys_arrays = [tf.TensorArray(dtype, size=n, element_shape=shape) for shape, dtype in ys_specs]
 
-    def loop(i, carry, bufs):
-        x_i = keras.tree.map_structure(lambda t: t[i], xs)
+    def loop(i, carry, arrays):
+        x_i = keras.tree.pack_sequence_as(xs, [a.read(i) for a in xs_arrays])
         carry, ys = body(carry, x_i)
-        bufs = tuple(ops.slice_update(b, (i,) + (0,) * len(y.shape), y[None]) for b, y in zip(bufs, ys))
-        return i + 1, carry, bufs
+        arrays = [a.write(i, y) for a, y in zip(arrays, ys)]
+        return i + 1, carry, arrays
 
-    _, carry, buffers = ops.while_loop(
-        cond, loop, (ops.convert_to_tensor(0, "int32"), init, tuple(buffers)), maximum_iterations=length
+    _, carry, ys_arrays = tf.while_loop(
+        lambda i, carry, arrays: i < n, loop, (tf.constant(0), init, ys_arrays), maximum_iterations=n
     )
-    return carry, buffers
+    return carry, tuple(a.stack() for a in ys_arrays)
 
 
 def full_mask(tokens, mask):
@@ -227,11 +213,10 @@ class TLBEncoder(keras.layers.Layer):
             final = state
             stacked = tuple(ops.stack([s[j] for s in steps]) for j in range(len(steps[0])))
         else:
-            buffers = (ops.zeros((n,) + tuple(ops.shape(state0)), dtype=state0.dtype), ops.zeros_like(x))
+            specs = [(state0.shape, state0.dtype), (x.shape[1:], x.dtype)]
             if with_scores:
-                heads = cell.slow_block.num_heads
-                buffers += (ops.zeros((n, batch, heads, cell.num_latents, c), dtype="float32"),)
-            final, stacked = chunk_loop(body, state0, xs, n, buffers, differentiable=bool(training))
+                specs.append(((x.shape[1], cell.slow_block.num_heads, cell.num_latents, c), "float32"))
+            final, stacked = chunk_loop(body, state0, xs, specs)
         sequence = ops.reshape(ops.transpose(stacked[1], (1, 0, 2, 3)), (batch, -1, dim))
         outputs = {
             "sequence": sequence,
