@@ -3,7 +3,11 @@
 Seed-mode cell at the CIFAR-10 shapes of the keras-io example (144 tokens of width 64,
 chunk 8 -> 18 chunks, 4 layers, r=2, 1 head), inputs already tokenized, float32.
 
-    python bench/recurrence.py --batch=64 --steps=10
+    python bench/recurrence.py --batch=64 --steps=10 --variant=loop --variant=loop_xla --variant=unroll
+
+Variants: `loop` (the encoder's backend loop, graph mode: the default), `loop_xla` (the same
+training step compiled by XLA, `jit_compile=True`), `unroll` / `unroll_xla` (the chunk loop unrolled
+in the traced graph, without / with XLA).
 
 Prints one JSON line per variant: first step (trace + compile) seconds and
 training examples/s after it.
@@ -15,7 +19,7 @@ from absl import app, flags
 
 flags.DEFINE_integer("batch", 64, "Batch size.")
 flags.DEFINE_integer("steps", 10, "Timed training steps after the first.")
-flags.DEFINE_multi_string("variant", ["scan", "scan_xla", "unroll_xla"], "Variants to time.")
+flags.DEFINE_multi_string("variant", ["loop", "loop_xla", "unroll"], "Variants to time.")
 FLAGS = flags.FLAGS
 
 
@@ -50,10 +54,16 @@ def time_variant(name, batch, steps):
     return {"variant": name, "batch": batch, "first_step_s": round(first, 1), "train_examples_per_s": round(rate, 1)}
 
 
+VARIANTS = ("loop", "loop_xla", "unroll", "unroll_xla")
+
+
 def main(argv):
     del argv
     import keras
 
+    for name in FLAGS.variant:
+        if name not in VARIANTS:
+            raise SystemExit(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
     for name in FLAGS.variant:
         print(json.dumps({"backend": keras.backend.backend(), **time_variant(name, FLAGS.batch, FLAGS.steps)}), flush=True)
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every CPU benchmark behind docs/performance.md and keeps their output in docs/bench/.
-# Run it on a quiet machine (nothing else using the cores): about 25 minutes on 2 cores.
+# Run it on a quiet machine (nothing else using the cores): about 45 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=2
 PY=${PY:-.venv/bin/python}
 mkdir -p docs/bench
-$PY bench/throughput.py --batch=256 --steps=3 --infer_steps=3 --json_out=docs/bench/throughput.json | tee docs/bench/throughput.txt
-$PY bench/recurrence.py --batch=64 --steps=5 --variant=scan --variant=unroll | tee docs/bench/recurrence.txt
+$PY bench/throughput.py --batch=256 --steps=3 --infer_steps=3 --repeats=2 --json_out=docs/bench/throughput.json | tee docs/bench/throughput.txt
+$PY bench/pipeline.py --gin_file=cifar10_seed_cpu.gin --gin_param=IMAGE_SIZE=48 | tee docs/bench/pipeline.txt
+$PY bench/pipeline.py --gin_file=cifar10_cpu.gin --gin_param=IMAGE_SIZE=48 | tee -a docs/bench/pipeline.txt
+$PY bench/recurrence.py --batch=64 --steps=5 --variant=loop --variant=loop_xla --variant=unroll | tee docs/bench/recurrence.txt
 $PY bench/scaling.py --lengths=256,1024,4096,16384 --png=docs/scaling.png --json_out=docs/bench/scaling.json | tee docs/bench/scaling.txt
 $PY bench/streaming.py --lengths=4096,65536,262144 --json_out=docs/bench/streaming.json | tee docs/bench/streaming.txt

@@ -73,7 +73,7 @@ class TLBEncoder(keras.layers.Layer):
     The sequence length is padded to a multiple of `chunk_size` (padding is
     masked). The state-independent prefix of the cell (self-attention layers
     before the first read of the slow state) runs for all chunks at once; the
-    rest runs in one backend loop (`keras.ops.scan`: `tf.while_loop` under
+    rest runs in one backend loop (`chunk_loop`: a `tf.while_loop` under
     TensorFlow, `lax.scan` under JAX), so a graph holds one copy of the cell
     whatever the number of chunks. Dropout masks for the loop are drawn before
     it, so no random-generator state crosses the loop.
@@ -85,8 +85,8 @@ class TLBEncoder(keras.layers.Layer):
             initial state: the slow stream is cut off across chunks (ablation
             switch). Defaults to `True`.
         unroll: bool. Unroll the chunk loop in the traced graph instead of
-            `keras.ops.scan` (needs a static number of chunks; compiles much
-            slower, see docs/performance.md). Defaults to `False`.
+            running a backend loop (needs a static number of chunks; compiles
+            much slower, see docs/performance.md). Defaults to `False`.
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
