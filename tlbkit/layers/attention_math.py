@@ -5,12 +5,13 @@ written with plain `keras.ops` (automatic differentiation works through it; it i
 `block_apply` runs the same forward pass under `keras.ops.custom_gradient` with a hand-derived
 backward pass, which:
 
-- keeps only the tensors the backward pass needs (normalised inputs, q/k/v, attention
-  probabilities, the feed-forward pre-activation), where automatic differentiation keeps every
-  intermediate (GELU's erf, LayerNorm's centred copies, ...): about half the training memory;
-- runs far fewer ops in the backward pass (a LayerNorm's gradient is 7 ops instead of ~15, GELU's is
-  recomputed from the pre-activation, no strided-slice gradients), which matters when the
-  recurrence runs many tiny ops per chunk.
+- keeps only the normalised inputs, the attention probabilities and the feed-forward
+  pre-activation, and recomputes q/k/v (one projection) and GELU in the backward pass, where
+  automatic differentiation keeps every intermediate (GELU's erf, LayerNorm's centred copies, ...):
+  about half the training memory of the seed model;
+- builds a smaller gradient graph (a LayerNorm's gradient is 7 ops), which traces faster.
+
+Its step time equals automatic differentiation's (docs/performance.md, `tlbkit_autodiff`).
 
 `tests/test_engine.py` checks both forward and gradients against `block_forward` under automatic
 differentiation.

@@ -1,0 +1,93 @@
+"""Where a training step's time goes: TensorFlow profiler trace of the seed model, summed by op type.
+
+    python bench/profile.py --model=tlbkit --batch=256 [--steps=2] [--top=25]
+
+Traces `--steps` training steps (after two warm-up steps) of tlbkit's seed mode or of the plain RNN
+re-implementation (`--model=reference`), at the CIFAR shapes of bench/throughput.py, and prints per op
+type the thread time per step and the number of executions per step, summed over TensorFlow's compute
+threads. Thread times add up across the 2 cores, so their total exceeds the step's wall time.
+"""
+
+import collections
+import glob
+import os
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+flags.DEFINE_enum("model", "tlbkit", ["tlbkit", "tlbkit_autodiff", "reference"], "Model to profile.")
+flags.DEFINE_integer("batch", 256, "Batch size.")
+flags.DEFINE_integer("steps", 2, "Profiled training steps.")
+flags.DEFINE_integer("top", 25, "Op types to print.")
+FLAGS = flags.FLAGS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def op_times(xplane_path, steps):
+    """{op type: (thread seconds per step, executions per step)} from a profiler XSpace file."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    space = xplane_pb2.XSpace()
+    with open(xplane_path, "rb") as f:
+        space.ParseFromString(f.read())
+    seconds, counts = collections.Counter(), collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                op_type = name.split(":")[-1]
+                seconds[op_type] += event.duration_ps / 1e12 / steps
+                counts[op_type] += 1 / steps
+    return {k: (seconds[k], counts[k]) for k in seconds}
+
+
+def main(argv):
+    del argv
+    sys.path.insert(0, ROOT)
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from bench.seed_reference import SeedModel, build_tlbkit_seed
+
+    keras.utils.set_random_seed(0)
+    images = np.random.default_rng(0).uniform(size=(FLAGS.batch, 48, 48, 3)).astype("float32")
+    labels = np.random.default_rng(1).integers(0, 10, size=(FLAGS.batch,)).astype("int32")
+    if FLAGS.model == "reference":
+        model = SeedModel()
+    else:
+        if FLAGS.model == "tlbkit_autodiff":
+            from tlbkit.layers import attention_math
+
+            attention_math.block_apply = attention_math.block_forward
+        model = build_tlbkit_seed()
+    from_logits = FLAGS.model != "reference"
+    model.compile(optimizer=keras.optimizers.AdamW(1e-4),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits))
+    for _ in range(2):
+        model.train_on_batch(images, labels)
+    logdir = tempfile.mkdtemp(prefix="tlbkit-profile-")
+    tf.profiler.experimental.start(logdir)
+    t0 = time.perf_counter()
+    for _ in range(FLAGS.steps):
+        model.train_on_batch(images, labels)
+    wall = (time.perf_counter() - t0) / FLAGS.steps
+    tf.profiler.experimental.stop()
+    path = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0]
+    times = op_times(path, FLAGS.steps)
+    rows = sorted(((k, v) for k, v in times.items() if k != "Process"), key=lambda kv: -kv[1][0])
+    total = sum(s for k, (s, _) in times.items() if k != "Process")
+    print(f"{FLAGS.model}, batch {FLAGS.batch}: {wall:.2f} s per profiled step (wall, profiler on); "
+          f"{total:.2f} thread-s of ops per step")
+    print(f"{'op type':32s}{'thread s/step':>15s}{'share':>8s}{'runs/step':>11s}")
+    for name, (sec, count) in rows[: FLAGS.top]:
+        print(f"{name[:32]:32s}{sec:15.3f}{sec / total:8.1%}{count:11.0f}")
+
+
+if __name__ == "__main__":
+    app.run(main)
