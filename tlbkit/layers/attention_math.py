@@ -11,7 +11,7 @@ backward pass, which:
   about half the training memory of the seed model;
 - builds a smaller gradient graph (a LayerNorm's gradient is 7 ops), which traces faster.
 
-Its step time equals automatic differentiation's (docs/performance.md, `tlbkit_autodiff`).
+Its step time is equal or better (1.0-1.19x, docs/performance.md, `tlbkit_autodiff`).
 
 `tests/test_engine.py` checks both forward and gradients against `block_forward` under automatic
 differentiation.
