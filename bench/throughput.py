@@ -29,7 +29,7 @@ flags.DEFINE_string("json_out", None, "Also write all results to this JSON file.
 FLAGS = flags.FLAGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VARIANTS = ("reference_rnn", "tlbkit", "tlbkit_autodiff")
+VARIANTS = ("reference_rnn", "tlbkit", "tlbkit_autodiff", "tlbkit_serial")
 
 
 def seed_flops_per_example(tokens=144, chunk=8, dim=64, ffn=256, applications_per_chunk=10, patch_dim=48):
@@ -99,6 +99,8 @@ def run_variant(name, batch, steps, infer_steps):
 
             attention_math.block_apply = attention_math.block_forward
         model = build_tlbkit_seed()
+        if name == "tlbkit_serial":
+            model.encoder.parallel_iterations = 1
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=1e-4), loss=loss)
     # Build the model and its optimizer first, as tlbkit-train does; otherwise the optimizer's variables

@@ -152,6 +152,14 @@ def test_training_and_inference_loops_agree(encoder):
         np.testing.assert_allclose(np_(a[key]), np_(b[key]), atol=1e-6)
 
 
+def test_serial_loop_agrees(encoder):
+    serial = TLBEncoder(encoder.cell, chunk_size=CHUNK, parallel_iterations=1)
+    x = tokens()
+    for training in (False, True):
+        np.testing.assert_allclose(np_(serial(x, training=training)["sequence"]),
+                                   np_(encoder(x, training=training)["sequence"]), atol=1e-6)
+
+
 def test_unrolled_loop_agrees(encoder):
     unrolled = TLBEncoder(encoder.cell, chunk_size=CHUNK, unroll=True)
     x = tokens()

@@ -24,10 +24,11 @@ def pad_to_multiple(tokens, mask, multiple):
     return tokens, mask, (length + pad) // multiple
 
 
-def chunk_loop(body, init, xs, ys_specs):
+def chunk_loop(body, init, xs, ys_specs, parallel_iterations=10):
     """`keras.ops.scan` semantics: `body(carry, x_i) -> (carry, ys_i)`; returns (carry, stacked ys).
 
-    `ys_i` is a tuple of tensors whose (shape, dtype) are listed in `ys_specs`.
+    `ys_i` is a tuple of tensors whose (shape, dtype) are listed in `ys_specs`;
+    `parallel_iterations` is passed to TensorFlow's `while_loop` (ignored elsewhere).
 
     JAX and torch: `keras.ops.scan`. TensorFlow: one `tf.while_loop` over
     TensorArrays of a fixed size with `maximum_iterations` set, which is at once
@@ -54,7 +55,8 @@ def chunk_loop(body, init, xs, ys_specs):
         return i + 1, carry, arrays
 
     _, carry, ys_arrays = tf.while_loop(
-        lambda i, carry, arrays: i < n, loop, (tf.constant(0), init, ys_arrays), maximum_iterations=n
+        lambda i, carry, arrays: i < n, loop, (tf.constant(0), init, ys_arrays), maximum_iterations=n,
+        parallel_iterations=parallel_iterations,
     )
     return carry, tuple(a.stack() for a in ys_arrays)
 
@@ -87,6 +89,10 @@ class TLBEncoder(keras.layers.Layer):
         unroll: bool. Unroll the chunk loop in the traced graph instead of
             running a backend loop (needs a static number of chunks; compiles
             much slower, see docs/performance.md). Defaults to `False`.
+        parallel_iterations: int. TensorFlow only: how many loop iterations
+            the executor may run ahead (`tf.while_loop`). `1` lowers the peak
+            memory of training (see docs/performance.md) at some speed.
+            Defaults to `10`.
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
@@ -110,7 +116,7 @@ class TLBEncoder(keras.layers.Layer):
     ((2, 12, 16), (2, 4, 16))
     """
 
-    def __init__(self, cell, chunk_size, carry_state=True, unroll=False, **kwargs):
+    def __init__(self, cell, chunk_size, carry_state=True, unroll=False, parallel_iterations=10, **kwargs):
         super().__init__(**kwargs)
         if isinstance(cell, dict):
             cell = keras.saving.deserialize_keras_object(cell)
@@ -121,6 +127,8 @@ class TLBEncoder(keras.layers.Layer):
         self.chunk_size = chunk_size
         self.carry_state = carry_state
         self.unroll = unroll
+        checks.positive_int("parallel_iterations", parallel_iterations)
+        self.parallel_iterations = parallel_iterations
         self.dim = cell.dim
 
     def build(self, tokens_shape=None, padding_mask_shape=None):
@@ -216,7 +224,7 @@ class TLBEncoder(keras.layers.Layer):
             specs = [(state0.shape, state0.dtype), (x.shape[1:], x.dtype)]
             if with_scores:
                 specs.append(((x.shape[1], cell.slow_block.num_heads, cell.num_latents, c), "float32"))
-            final, stacked = chunk_loop(body, state0, xs, specs)
+            final, stacked = chunk_loop(body, state0, xs, specs, self.parallel_iterations)
         sequence = ops.reshape(ops.transpose(stacked[1], (1, 0, 2, 3)), (batch, -1, dim))
         outputs = {
             "sequence": sequence,
@@ -236,6 +244,7 @@ class TLBEncoder(keras.layers.Layer):
                 "chunk_size": self.chunk_size,
                 "carry_state": self.carry_state,
                 "unroll": self.unroll,
+                "parallel_iterations": self.parallel_iterations,
             }
         )
         return config
