@@ -216,18 +216,18 @@ class AttentionBlock(keras.layers.Layer):
         w["ffn2"] = (self.ffn_kernel_2, self.ffn_bias_2)
         return w
 
-    def noise_shapes(self, batch_size, query_length, key_length):
-        """Shapes of the dropout keep masks this block consumes for one application.
+    def dropout_specs(self, batch_size, query_length, key_length):
+        """`{name: (shape, rate)}` of the dropout keep masks one application consumes.
 
-        Keys `"attention"` and `"ffn"`, present only where the rate is > 0 (see
+        Names `"attention"` and `"ffn"`, present only where the rate is > 0 (see
         `TLBCell.sample_noise`).
         """
-        shapes = {}
+        specs = {}
         if self.attention_dropout > 0:
-            shapes["attention"] = (batch_size, self.num_heads, query_length, key_length)
+            specs["attention"] = ((batch_size, self.num_heads, query_length, key_length), self.attention_dropout)
         if self.dropout > 0:
-            shapes["ffn"] = (batch_size, query_length, self.dim)
-        return shapes
+            specs["ffn"] = ((batch_size, query_length, self.dim), self.dropout)
+        return specs
 
     # === Forward ===
     def call(
@@ -246,11 +246,11 @@ class AttentionBlock(keras.layers.Layer):
         if training:
             batch, queries = ops.shape(inputs)[0], ops.shape(inputs)[1]
             keys = ops.shape(context)[1] if cross else queries
-            shapes = self.noise_shapes(batch, queries, keys)
-            if attention_keep is None and "attention" in shapes:
-                attention_keep = self._draw_keep(shapes["attention"], self.attention_dropout)
-            if ffn_keep is None and "ffn" in shapes:
-                ffn_keep = self._draw_keep(shapes["ffn"], self.dropout)
+            specs = self.dropout_specs(batch, queries, keys)
+            if attention_keep is None and "attention" in specs:
+                attention_keep = attention_math.draw_keep(*specs["attention"], self.seed_generator)
+            if ffn_keep is None and "ffn" in specs:
+                ffn_keep = attention_math.draw_keep(*specs["ffn"], self.seed_generator)
         else:
             attention_keep = ffn_keep = None
         spec = attention_math.BlockSpec(
@@ -262,9 +262,6 @@ class AttentionBlock(keras.layers.Layer):
         if return_attention_scores:
             return x, probs[:, None] if self.num_heads == 1 else probs
         return x
-
-    def _draw_keep(self, shape, rate):
-        return keras.random.uniform(shape, seed=self.seed_generator) >= rate
 
     def compute_output_shape(self, inputs_shape, *args, **kwargs):
         return tuple(inputs_shape)

@@ -95,6 +95,17 @@ def _merge_heads(x):
     return ops.reshape(x, (shape[0], shape[1], shape[2] * shape[3]))
 
 
+def draw_keep(shape, rate, seed):
+    """A boolean dropout keep mask of `shape` (`True` with probability `1 - rate`).
+
+    Args:
+        shape: tuple. Mask shape.
+        rate: float. Dropout rate.
+        seed: `keras.random.SeedGenerator` (or int) to draw from.
+    """
+    return keras.random.uniform(shape, seed=seed) >= rate
+
+
 def dropout(x, keep, rate):
     """Inverted dropout with a given boolean keep mask: `x / (1 - rate)` where kept, else 0.
 

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from tlbkit.api_export import tlbkit_export
-from tlbkit.layers import checks
+from tlbkit.layers import attention_math, checks
 from tlbkit.layers.attention_block import AttentionBlock
 
 LAYOUTS = ("paper", "seed")
@@ -188,13 +188,13 @@ class TLBCell(keras.layers.Layer):
         return ops.zeros((batch_size, self.num_latents, self.dim), dtype=self.compute_dtype)
 
     # === Dropout noise ===
-    def _application_shapes(self, batch, chunk, steps):
-        shapes = []
+    def _application_specs(self, batch, chunk, steps):
+        specs = []
         for idx, kind in steps:
             key_len = self.num_latents if kind == "cross" else chunk
-            shapes.append(self.fast_blocks[idx].noise_shapes(batch, chunk, key_len))
-        shapes.append(self.slow_block.noise_shapes(batch, self.num_latents, chunk))
-        return shapes
+            specs.append(self.fast_blocks[idx].dropout_specs(batch, chunk, key_len))
+        specs.append(self.slow_block.dropout_specs(batch, self.num_latents, chunk))
+        return specs
 
     def sample_noise(self, batch_size, chunk_size, num_chunks=None):
         """Dropout keep masks (boolean, `True` where kept) for the recurrent part of `num_chunks` steps.
@@ -209,12 +209,11 @@ class TLBCell(keras.layers.Layer):
             return None
         steps = self.schedule[self.prefix_length :]
         out = []
-        for shapes in self._application_shapes(batch_size, chunk_size, steps):
+        for specs in self._application_specs(batch_size, chunk_size, steps):
             entry = {}
-            for key, shape in shapes.items():
-                rate = self.attention_dropout if key == "attention" else self.dropout
+            for key, (shape, rate) in specs.items():
                 full = shape if num_chunks is None else (num_chunks,) + tuple(shape)
-                entry[key] = keras.random.uniform(full, seed=self.seed_generator) >= rate
+                entry[key] = attention_math.draw_keep(full, rate, self.seed_generator)
             out.append(entry)
         return out
 
