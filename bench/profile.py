@@ -2,8 +2,8 @@
 
     python bench/profile.py --model=tlbkit --batch=256 [--steps=2] [--top=25]
 
-Traces `--steps` training steps (after two warm-up steps) of tlbkit's seed mode or of the plain RNN
-re-implementation (`--model=reference`), at the CIFAR shapes of bench/throughput.py, and prints per op
+Traces `--steps` training steps (after two warm-up steps) of one of bench/throughput.py's variants
+(`--model=tlbkit`, `reference_rnn`, `tlbkit_autodiff`, `tlbkit_serial`), same shapes and data, and prints per op
 type the thread time per step and the number of executions per step, summed over TensorFlow's compute
 threads. Thread times add up across the 2 cores, so their total exceeds the step's wall time.
 """
@@ -17,7 +17,7 @@ import time
 
 from absl import app, flags
 
-flags.DEFINE_enum("model", "tlbkit", ["tlbkit", "tlbkit_autodiff", "reference"], "Model to profile.")
+flags.DEFINE_string("model", "tlbkit", "A benchmark variant (bench/seed_reference.VARIANTS) to profile.")
 flags.DEFINE_integer("batch", 256, "Batch size.")
 flags.DEFINE_integer("steps", 2, "Profiled training steps.")
 flags.DEFINE_integer("top", 25, "Op types to print.")
@@ -49,26 +49,13 @@ def op_times(xplane_path, steps):
 def main(argv):
     del argv
     sys.path.insert(0, ROOT)
-    import keras
-    import numpy as np
     import tensorflow as tf
 
-    from bench.seed_reference import SeedModel, build_tlbkit_seed
+    from bench.seed_reference import VARIANTS, compiled_variant
 
-    keras.utils.set_random_seed(0)
-    images = np.random.default_rng(0).uniform(size=(FLAGS.batch, 48, 48, 3)).astype("float32")
-    labels = np.random.default_rng(1).integers(0, 10, size=(FLAGS.batch,)).astype("int32")
-    if FLAGS.model == "reference":
-        model = SeedModel()
-    else:
-        if FLAGS.model == "tlbkit_autodiff":
-            from tlbkit.layers import attention_math
-
-            attention_math.block_apply = attention_math.block_forward
-        model = build_tlbkit_seed()
-    from_logits = FLAGS.model != "reference"
-    model.compile(optimizer=keras.optimizers.AdamW(1e-4),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits))
+    if FLAGS.model not in VARIANTS:
+        raise SystemExit(f"unknown model {FLAGS.model!r}; choose from {', '.join(VARIANTS)}")
+    model, images, labels = compiled_variant(FLAGS.model, FLAGS.batch)
     for _ in range(2):
         model.train_on_batch(images, labels)
     logdir = tempfile.mkdtemp(prefix="tlbkit-profile-")

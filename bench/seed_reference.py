@@ -134,3 +134,34 @@ def build_tlbkit_seed(image_size=48):
     return SequenceClassifier(TLBEncoder(cell, chunk_size=8),
                               ClassificationHead(10, pooling="last_chunk", chunk_size=8, norm=False),
                               tokenizer=PatchTokenizer(image_size, 4, 64))
+
+
+VARIANTS = ("reference_rnn", "tlbkit", "tlbkit_autodiff", "tlbkit_serial")
+
+
+def compiled_variant(name, batch):
+    """`(model, images, labels)`: benchmark variant `name` compiled for training, and one batch of
+    seeded random 48x48 images and labels.
+
+    Variants: `reference_rnn` (SeedModel), `tlbkit` (seed mode), `tlbkit_autodiff` (its attention
+    blocks differentiated automatically), `tlbkit_serial` (`parallel_iterations=1`).
+    """
+    import numpy as np
+
+    keras.utils.set_random_seed(0)
+    images = np.random.default_rng(0).uniform(size=(batch, 48, 48, 3)).astype("float32")
+    labels = np.random.default_rng(1).integers(0, 10, size=(batch,)).astype("int32")
+    if name == "reference_rnn":
+        model = SeedModel()
+        loss = keras.losses.SparseCategoricalCrossentropy()
+    else:
+        if name == "tlbkit_autodiff":
+            from tlbkit.layers import attention_math
+
+            attention_math.block_apply = attention_math.block_forward
+        model = build_tlbkit_seed()
+        if name == "tlbkit_serial":
+            model.encoder.parallel_iterations = 1
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=1e-4), loss=loss)
+    return model, images, labels

@@ -29,7 +29,6 @@ flags.DEFINE_string("json_out", None, "Also write all results to this JSON file.
 FLAGS = flags.FLAGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VARIANTS = ("reference_rnn", "tlbkit", "tlbkit_autodiff", "tlbkit_serial")
 
 
 def seed_flops_per_example(tokens=144, chunk=8, dim=64, ffn=256, applications_per_chunk=10, patch_dim=48):
@@ -79,30 +78,13 @@ def best_of(runs):
 
 
 def run_variant(name, batch, steps, infer_steps):
-    import keras
-    import numpy as np
     import tensorflow as tf
 
     sys.path.insert(0, ROOT)
-    from bench.seed_reference import SeedModel, build_tlbkit_seed
+    from bench.seed_reference import compiled_variant
     from bench.timing import time_calls
 
-    keras.utils.set_random_seed(0)
-    images = np.random.default_rng(0).uniform(size=(batch, 48, 48, 3)).astype("float32")
-    labels = np.random.default_rng(1).integers(0, 10, size=(batch,)).astype("int32")
-    if name == "reference_rnn":
-        model = SeedModel()
-        loss = keras.losses.SparseCategoricalCrossentropy()
-    else:
-        if name == "tlbkit_autodiff":
-            from tlbkit.layers import attention_math
-
-            attention_math.block_apply = attention_math.block_forward
-        model = build_tlbkit_seed()
-        if name == "tlbkit_serial":
-            model.encoder.parallel_iterations = 1
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=1e-4), loss=loss)
+    model, images, labels = compiled_variant(name, batch)
     # Build the model and its optimizer first, as tlbkit-train does; otherwise the optimizer's variables
     # are created inside the first traced step and TensorFlow traces it twice.
     t0 = time.perf_counter()
@@ -142,6 +124,9 @@ def main(argv):
     flops = seed_flops_per_example()
     print(json.dumps({"matmul_gflops_float32": round(gflops, 1), "matmul_2048x64x192_gflops": round(small, 1),
                       "forward_mflop_per_example": round(flops / 1e6, 1)}))
+    sys.path.insert(0, ROOT)
+    from bench.seed_reference import VARIANTS
+
     for name in FLAGS.variants:
         if name not in VARIANTS:
             raise SystemExit(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
