@@ -6,8 +6,10 @@ runs in its own subprocess so its peak memory (max RSS) is its own.
 
     python bench/throughput.py --batch=256 --steps=5 [--json_out=docs/bench/throughput.json]
 
-Prints one JSON line per variant, then a table with the ratios and each rate as a fraction of the
-float32 matmul rate measured in the same run.
+Prints one JSON line per variant, then a table with the ratios, each rate as a fraction of the
+float32 matmul rate measured in the same run, and each rate against the design's matmul floor
+(`bench/matmul_floor.py`, same run): the examples/s of a step made of nothing but the design's matrix
+products, an upper bound for any implementation, and so a ceiling on any ratio to the plain design.
 """
 
 import json
@@ -122,10 +124,13 @@ def main(argv):
     gflops = matmul_gflops()
     small = matmul_gflops(2048, 64, 192, repeats=20)  # a QKV projection of one chunk at batch 256
     flops = seed_flops_per_example()
-    print(json.dumps({"matmul_gflops_float32": round(gflops, 1), "matmul_2048x64x192_gflops": round(small, 1),
-                      "forward_mflop_per_example": round(flops / 1e6, 1)}))
     sys.path.insert(0, ROOT)
+    from bench.matmul_floor import floor_rates
     from bench.seed_reference import VARIANTS
+
+    floor = floor_rates(FLAGS.batch)
+    print(json.dumps({"matmul_gflops_float32": round(gflops, 1), "matmul_2048x64x192_gflops": round(small, 1),
+                      "forward_mflop_per_example": round(flops / 1e6, 1), **floor}))
 
     for name in FLAGS.variants:
         if name not in VARIANTS:
@@ -153,6 +158,8 @@ def main(argv):
     ref = results.get("reference_rnn")
     print()
     print(f"{'':28s}" + "".join(f"{n:>17s}" for n in names) + (f"{'tlbkit/ref':>12s}" if ref and "tlbkit" in results else ""))
+    floors = {"train_examples_per_s": floor["floor_train_examples_per_s"],
+              "inference_examples_per_s": floor["floor_inference_examples_per_s"]}
     rows = [
         ("train examples/s", "train_examples_per_s", 3),
         ("inference examples/s", "inference_examples_per_s", 1),
@@ -161,7 +168,7 @@ def main(argv):
         ("peak RSS (MB)", "peak_rss_mb", None),
     ]
     summary = {"matmul_gflops_float32": round(gflops, 1), "matmul_2048x64x192_gflops": round(small, 1),
-               "forward_mflop_per_example": round(flops / 1e6, 1), "repeats": FLAGS.repeats}
+               "forward_mflop_per_example": round(flops / 1e6, 1), "repeats": FLAGS.repeats, **floor}
     for label, key, mult in rows:
         line = f"{label:28s}" + "".join(f"{results[n][key]:17.1f}" for n in names)
         if ref and "tlbkit" in results:
@@ -171,6 +178,14 @@ def main(argv):
         print(line)
         if mult:
             print(f"{'  (fraction of matmul rate)':28s}" + "".join(f"{frac(results[n][key], mult):17.0%}" for n in names))
+            print(f"{'  (fraction of matmul floor)':28s}" + "".join(f"{results[n][key] / floors[key]:17.0%}" for n in names))
+    print(f"matmul floor (bench/matmul_floor.py): {floors['train_examples_per_s']:.1f} training, "
+          f"{floors['inference_examples_per_s']:.1f} inference examples/s")
+    if ref:
+        for key, label in (("train_examples_per_s", "training"), ("inference_examples_per_s", "inference")):
+            ceiling = floors[key] / ref[key]
+            summary[key + "_ceiling_ratio"] = round(ceiling, 2)
+            print(f"ceiling of any {label} ratio to reference_rnn (floor / reference_rnn): {ceiling:.2f}x")
     if FLAGS.json_out:
         os.makedirs(os.path.dirname(os.path.abspath(FLAGS.json_out)), exist_ok=True)
         with open(FLAGS.json_out, "w") as f:

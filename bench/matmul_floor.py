@@ -1,0 +1,176 @@
+"""The matmul floor of the seed design: a step made of nothing but its matrix products.
+
+The keras-io example's model at CIFAR-10 shapes (18 chunks of 8 tokens, dim 64, FFN 256, one head, 10
+attention-block applications per chunk: 6 self-attention, 3 cross-attention, 1 slow update) does a
+fixed set of matrix products per image. This module runs exactly those products, with their real
+shapes and sequential dependencies (chunk n+1 uses chunk n's result), and nothing else: no
+LayerNorm, softmax, GELU, dropout, bias or residual. Its time is a lower bound for any
+implementation of the design that uses TensorFlow's matmuls on this machine, so `batch / time` is
+an upper bound on examples/s:
+
+- inference: the forward products, under XLA and under the graph executor (the faster counts);
+- training: forward products, then for every forward product Y = X W its two backward products
+  dX = dY W^T and dW = X^T dY (batched attention products likewise), plus the patch projection.
+  Two arrangements, the faster counts: weight gradients per chunk (as a loop runs them), and every
+  weight gradient of one block application batched over all chunks into one product (as a custom
+  gradient of the whole loop could; its inputs are ready-made, so the copies it would need are free).
+
+    python bench/matmul_floor.py --batch=256
+
+bench/throughput.py runs it in the same process as its table and prints the resulting ceilings.
+"""
+
+import json
+import time
+
+from absl import app, flags
+
+CHUNKS, CHUNK, DIM, FFN, APPS, TOKENS, PATCH_DIM = 18, 8, 64, 256, 10, 144, 48
+
+
+def _weights(tf):
+    rnd = tf.random.stateless_normal
+    return [
+        {
+            "qkv": rnd((DIM, 3 * DIM), (a, 0)) * 0.1,
+            "out": rnd((DIM, DIM), (a, 1)) * 0.1,
+            "ffn1": rnd((DIM, FFN), (a, 2)) * 0.1,
+            "ffn2": rnd((FFN, DIM), (a, 3)) * 0.1,
+        }
+        for a in range(APPS)
+    ]
+
+
+def _keep(tensors):
+    """One scalar that depends on every tensor (a 1x1 corner of each): keeps them from being pruned."""
+    import tensorflow as tf
+
+    return tf.add_n([tf.reshape(t, (-1,))[0] for t in tensors])
+
+
+def _app_forward(tf, x, w, batch):
+    """One block application's products on a (batch*8, 64) chunk; returns (output, saved tensors)."""
+    qkv = tf.matmul(x, w["qkv"])
+    x3 = tf.reshape(x, (batch, CHUNK, DIM))  # stands in for q, k and v (same shapes)
+    scores = tf.matmul(x3, x3, transpose_b=True)
+    mixed = tf.reshape(tf.matmul(scores, x3), (-1, DIM))
+    o = tf.matmul(mixed, w["out"])
+    h = tf.matmul(o, w["ffn1"])
+    y = tf.matmul(h, w["ffn2"])
+    return y, (x, qkv, x3, scores, mixed, o, h)
+
+
+def _app_backward(tf, g, w, saved, weight_grads=True):
+    """The backward products of one application; returns (input gradient, leaf tensors)."""
+    x, qkv, x3, scores, mixed, o, h = saved
+    batch = tf.shape(x3)[0]
+    leaves = []
+    dh = tf.matmul(g, w["ffn2"], transpose_b=True)
+    do = tf.matmul(dh, w["ffn1"], transpose_b=True)
+    dmixed = tf.matmul(do, w["out"], transpose_b=True)
+    dm3 = tf.reshape(dmixed, (batch, CHUNK, DIM))
+    dscores = tf.matmul(dm3, x3, transpose_b=True)
+    dv = tf.matmul(scores, dm3, transpose_a=True)
+    dq = tf.matmul(dscores, x3)
+    dk = tf.matmul(dscores, x3, transpose_a=True)
+    dx = tf.matmul(qkv, w["qkv"], transpose_b=True)  # qkv stands in for d(qkv), same shape
+    leaves += [dv, dq, dk]
+    if weight_grads:
+        leaves += [
+            tf.matmul(h, g, transpose_a=True),
+            tf.matmul(o, dh, transpose_a=True),
+            tf.matmul(mixed, do, transpose_a=True),
+            tf.matmul(x, qkv, transpose_a=True),
+        ]
+    return dx, leaves
+
+
+def floor_functions(batch):
+    """`{name: (tf.function, input)}`: the forward (graph, XLA) and training (two arrangements) floors."""
+    import tensorflow as tf
+
+    weights = _weights(tf)
+    rows = batch * CHUNK
+    chunks = tf.random.stateless_normal((CHUNKS, rows, DIM), (1, 0))
+    patches = tf.random.stateless_normal((batch * TOKENS, PATCH_DIM), (2, 0))
+    patch_kernel = tf.random.stateless_normal((PATCH_DIM, DIM), (3, 0))
+    # Ready-made inputs of the all-chunk weight-gradient products (arrangement "batched"). Variables:
+    # every use is its own read, so the ten applications' identical products are not merged.
+    shapes = {"qkv": (DIM, 3 * DIM), "out": (DIM, DIM), "ffn1": (DIM, FFN), "ffn2": (FFN, DIM)}
+    big = {
+        name: tuple(tf.Variable(tf.random.stateless_normal((CHUNKS * rows, width), (4 + i, j)), trainable=False)
+                    for j, width in enumerate(widths))
+        for i, (name, widths) in enumerate(shapes.items())
+    }
+
+    def forward(chunks, keep_saved):
+        state, leaves, saved = chunks[0], [], []
+        for n in range(CHUNKS):
+            x = chunks[n] + state[:1, :1]  # chunk n reads the previous chunk's result
+            per_chunk = []
+            for a in range(APPS):
+                x, s = _app_forward(tf, x, weights[a], batch)
+                leaves.append(s[1])  # qkv
+                per_chunk.append(s)
+            saved.append(per_chunk if keep_saved else None)
+            state = x
+        return state, leaves, saved
+
+    def inference(chunks):
+        state, leaves, _ = forward(chunks, keep_saved=False)
+        return state[:1, :1] + _keep(leaves)
+
+    def training(chunks, batched):
+        emb = tf.matmul(patches, patch_kernel)
+        state, leaves, saved = forward(chunks + tf.reshape(emb, (-1,))[0], keep_saved=True)
+        g = state
+        for n in reversed(range(CHUNKS)):
+            for a in reversed(range(APPS)):
+                g, more = _app_backward(tf, g, weights[a], saved[n][a], weight_grads=not batched)
+                leaves += more
+        if batched:
+            for a in range(APPS):
+                for inputs, grads in big.values():
+                    leaves.append(tf.matmul(inputs, grads, transpose_a=True))
+        leaves.append(tf.matmul(patches, emb, transpose_a=True))  # emb stands in for its gradient
+        return _keep(leaves)
+
+    return {
+        "inference_graph": (tf.function(inference, jit_compile=False), chunks),
+        "inference_xla": (tf.function(inference, jit_compile=True), chunks),
+        "train_per_chunk": (tf.function(lambda c: training(c, False)), chunks),
+        "train_batched": (tf.function(lambda c: training(c, True)), chunks),
+    }
+
+
+def floor_rates(batch, repeats=3):
+    """`{"inference_examples_per_s", "train_examples_per_s", ...}`: upper bounds from the floors.
+
+    Each function runs once to trace, then `repeats` timed rounds; the best round counts.
+    """
+    import numpy as np
+
+    results = {}
+    for name, (fn, arg) in floor_functions(batch).items():
+        np.asarray(fn(arg))
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            np.asarray(fn(arg))
+            best = min(best, time.perf_counter() - t0)
+        results[name] = batch / best
+    return {
+        "floor_inference_examples_per_s": round(max(results["inference_graph"], results["inference_xla"]), 1),
+        "floor_train_examples_per_s": round(max(results["train_per_chunk"], results["train_batched"]), 1),
+        "floor_detail": {k: round(v, 1) for k, v in results.items()},
+    }
+
+
+def main(argv):
+    del argv
+    print(json.dumps(floor_rates(flags.FLAGS.batch)))
+
+
+if __name__ == "__main__":
+    flags.DEFINE_integer("batch", 256, "Batch size.")
+    app.run(main)
