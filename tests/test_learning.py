@@ -1,7 +1,6 @@
 """The proof that information crosses chunks through the latent bottleneck."""
 
 import keras
-import numpy as np
 import pytest
 
 from tasks.common import TokenEmbedding

@@ -8,7 +8,6 @@ prints a table and optionally writes it as CSV or JSON (by the --output extensio
 
 import csv
 import json
-import os
 
 from absl import app, flags
 
