@@ -15,9 +15,9 @@ an upper bound on examples/s:
   weight gradient of one block application batched over all chunks into one product (as a custom
   gradient of the whole loop could; its inputs are ready-made, so the copies it would need are free).
 
-    python bench/matmul_floor.py --batch=256
+    python bench/matmul_floor.py --batch=256 [--xla_training]
 
-bench/throughput.py runs it in the same process as its table and prints the resulting ceilings.
+bench/throughput.py times it in its rounds, alternating with the models, and prints the resulting ceilings.
 """
 
 import json
@@ -85,8 +85,11 @@ def _app_backward(tf, g, w, saved, weight_grads=True):
     return dx, leaves
 
 
-def floor_functions(batch):
-    """`{name: (tf.function, input)}`: the forward (graph, XLA) and training (two arrangements) floors."""
+def floor_functions(batch, xla_training=False):
+    """`{name: (tf.function, input)}`: the forward (graph, XLA) and training (two arrangements) floors.
+
+    With `xla_training`, also the per-chunk training floor compiled with XLA ("train_per_chunk_xla").
+    """
     import tensorflow as tf
 
     weights = _weights(tf)
@@ -135,42 +138,63 @@ def floor_functions(batch):
         leaves.append(tf.matmul(patches, emb, transpose_a=True))  # emb stands in for its gradient
         return _keep(leaves)
 
-    return {
+    functions = {
         "inference_graph": (tf.function(inference, jit_compile=False), chunks),
         "inference_xla": (tf.function(inference, jit_compile=True), chunks),
         "train_per_chunk": (tf.function(lambda c: training(c, False)), chunks),
         "train_batched": (tf.function(lambda c: training(c, True)), chunks),
     }
+    if xla_training:
+        functions["train_per_chunk_xla"] = (tf.function(lambda c: training(c, False), jit_compile=True), chunks)
+    return functions
 
 
-def floor_rates(batch, repeats=3):
-    """`{"inference_examples_per_s", "train_examples_per_s", ...}`: upper bounds from the floors.
-
-    Each function runs once to trace, then `repeats` timed rounds; the best round counts.
-    """
+def floor_timer(batch, xla_training=False):
+    """Traces the floor functions; returns `once()`, which runs each once and returns {name: examples/s}."""
     import numpy as np
 
-    results = {}
-    for name, (fn, arg) in floor_functions(batch).items():
+    functions = floor_functions(batch, xla_training)
+    for fn, arg in functions.values():
         np.asarray(fn(arg))
-        best = float("inf")
-        for _ in range(repeats):
+
+    def once():
+        rates = {}
+        for name, (fn, arg) in functions.items():
             t0 = time.perf_counter()
             np.asarray(fn(arg))
-            best = min(best, time.perf_counter() - t0)
-        results[name] = batch / best
+            rates[name] = batch / (time.perf_counter() - t0)
+        return rates
+
+    return once
+
+
+def summarize(best):
+    """The floors from the best {name: examples/s}: the fastest execution of each counts."""
     return {
-        "floor_inference_examples_per_s": round(max(results["inference_graph"], results["inference_xla"]), 1),
-        "floor_train_examples_per_s": round(max(results["train_per_chunk"], results["train_batched"]), 1),
-        "floor_detail": {k: round(v, 1) for k, v in results.items()},
+        "floor_inference_examples_per_s": round(max(v for k, v in best.items() if k.startswith("inference")), 1),
+        "floor_train_examples_per_s": round(max(v for k, v in best.items() if k.startswith("train")), 1),
+        "floor_detail": {k: round(v, 1) for k, v in best.items()},
     }
+
+
+def floor_rates(batch, repeats=3, xla_training=False):
+    """`{"floor_inference_examples_per_s", "floor_train_examples_per_s", "floor_detail"}`: upper bounds
+    on examples/s from the floors, best of `repeats` timed runs after tracing."""
+    once = floor_timer(batch, xla_training)
+    best = {}
+    for _ in range(repeats):
+        for name, rate in once().items():
+            best[name] = max(best.get(name, 0.0), rate)
+    return summarize(best)
 
 
 def main(argv):
     del argv
-    print(json.dumps(floor_rates(flags.FLAGS.batch)))
+    print(json.dumps(floor_rates(flags.FLAGS.batch, flags.FLAGS.repeats, flags.FLAGS.xla_training)))
 
 
 if __name__ == "__main__":
     flags.DEFINE_integer("batch", 256, "Batch size.")
+    flags.DEFINE_integer("repeats", 3, "Timed runs of each function; the best counts.")
+    flags.DEFINE_bool("xla_training", False, "Also time the training floor compiled with XLA.")
     app.run(main)

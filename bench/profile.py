@@ -51,13 +51,14 @@ def main(argv):
     sys.path.insert(0, ROOT)
     import tensorflow as tf
 
-    from bench.seed_reference import VARIANTS, compiled_variant
+    from bench.seed_reference import VARIANTS, compiled_variant, traced_as
 
     if FLAGS.model not in VARIANTS:
         raise SystemExit(f"unknown model {FLAGS.model!r}; choose from {', '.join(VARIANTS)}")
     model, images, labels = compiled_variant(FLAGS.model, FLAGS.batch)
-    for _ in range(2):
-        model.train_on_batch(images, labels)
+    with traced_as(FLAGS.model):
+        for _ in range(2):
+            model.train_on_batch(images, labels)
     logdir = tempfile.mkdtemp(prefix="tlbkit-profile-")
     tf.profiler.experimental.start(logdir)
     t0 = time.perf_counter()

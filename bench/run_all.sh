@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=2
 PY=${PY:-.venv/bin/python}
 mkdir -p docs/bench
-$PY bench/throughput.py --batch=256 --steps=3 --infer_steps=3 --repeats=2 --json_out=docs/bench/throughput.json | tee docs/bench/throughput.txt
+$PY bench/throughput.py --batch=256 --steps=3 --infer_steps=3 --repeats=2 --rounds=5 \
+  --variants=reference_rnn --variants=tlbkit --variants=tlbkit_autodiff --variants=tlbkit_serial \
+  --json_out=docs/bench/throughput.json | tee docs/bench/throughput.txt
+$PY bench/matmul_floor.py --batch=256 --xla_training --repeats=5 | tee docs/bench/matmul_floor.txt
 $PY bench/pipeline.py --gin_file=cifar10_seed_cpu.gin --gin_param=IMAGE_SIZE=48 | tee docs/bench/pipeline.txt
 $PY bench/pipeline.py --gin_file=cifar10_cpu.gin --gin_param=IMAGE_SIZE=48 | tee -a docs/bench/pipeline.txt
 $PY bench/recurrence.py --batch=64 --steps=5 --variant=loop --variant=loop_xla --variant=unroll | tee docs/bench/recurrence.txt

@@ -7,6 +7,8 @@ re-used for cross-attention, latents = chunk_size, zero initial state, GAP over 
 output, softmax head). It is deliberately *not* tlbkit: it is the baseline tlbkit is measured against.
 """
 
+import contextlib
+
 import keras
 from keras import layers, ops
 
@@ -139,15 +141,36 @@ def build_tlbkit_seed(image_size=48):
 VARIANTS = ("reference_rnn", "tlbkit", "tlbkit_autodiff", "tlbkit_serial")
 
 
+@contextlib.contextmanager
+def traced_as(name):
+    """Context in which variant `name`'s functions must be traced (first train step, first inference).
+
+    `tlbkit_autodiff` is tlbkit with its attention blocks differentiated automatically: inside this
+    context `attention_math.block_apply` is the plain `block_forward`. Traced functions keep what
+    they traced, so variants can share one process.
+    """
+    from tlbkit.layers import attention_math
+
+    saved = attention_math.block_apply
+    if name == "tlbkit_autodiff":
+        attention_math.block_apply = attention_math.block_forward
+    try:
+        yield
+    finally:
+        attention_math.block_apply = saved
+
+
 def compiled_variant(name, batch):
     """`(model, images, labels)`: benchmark variant `name` compiled for training, and one batch of
-    seeded random 48x48 images and labels.
+    seeded random 48x48 images and labels. Trace its functions inside `traced_as(name)`.
 
     Variants: `reference_rnn` (SeedModel), `tlbkit` (seed mode), `tlbkit_autodiff` (its attention
     blocks differentiated automatically), `tlbkit_serial` (`parallel_iterations=1`).
     """
     import numpy as np
 
+    if name not in VARIANTS:
+        raise ValueError(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
     keras.utils.set_random_seed(0)
     images = np.random.default_rng(0).uniform(size=(batch, 48, 48, 3)).astype("float32")
     labels = np.random.default_rng(1).integers(0, 10, size=(batch,)).astype("int32")
@@ -155,10 +178,6 @@ def compiled_variant(name, batch):
         model = SeedModel()
         loss = keras.losses.SparseCategoricalCrossentropy()
     else:
-        if name == "tlbkit_autodiff":
-            from tlbkit.layers import attention_math
-
-            attention_math.block_apply = attention_math.block_forward
         model = build_tlbkit_seed()
         if name == "tlbkit_serial":
             model.encoder.parallel_iterations = 1
