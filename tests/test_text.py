@@ -83,6 +83,7 @@ def test_vocabulary_characters_truncation_file_and_errors(tmp_path):
 @pytest.mark.parametrize(
     "make", [lambda: ByteTokenizer(16, 32), lambda: VocabularyTokenizer(16, 32, corpus=["a b c"])]
 )
+@pytest.mark.filterwarnings("error:.*build_from_config")  # loading must not try to rebuild by a call
 def test_text_model_saves_and_reloads(make, tmp_path):
     keras.utils.set_random_seed(0)
     model = SequenceClassifier(

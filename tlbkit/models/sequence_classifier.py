@@ -73,6 +73,19 @@ class SequenceClassifier(keras.Model):
         )
         return config
 
+    def build_from_config(self, config):
+        """Marks the model built when loading restored its parts already.
+
+        `from_config` rebuilds the tokenizer, encoder and head from their own build configs;
+        Keras's default would build the model again by calling it on placeholder float inputs,
+        which cannot work for models that take strings (text tokenizers).
+        """
+        parts = [p for p in (self.tokenizer, self.encoder, self.head) if p is not None]
+        if all(p.built for p in parts):
+            self.built = True
+            return
+        super().build_from_config(config)
+
     @classmethod
     def from_config(cls, config):
         config = dict(config)
