@@ -7,7 +7,7 @@ r"""tlbkit-ablate: runs a grid of gin-configured training runs and tabulates the
 Each trial is a `tlbkit-train` subprocess with its run directory in <root>/trials/<trial_id>/;
 results go to <root>/results.csv, results.md and results.png. Rerunning the same command skips
 finished trials, resumes interrupted ones and retries failed ones. The sweep-file format is
-described in tlbkit/ablate.py.
+described in tlbkit/ablate/__init__.py.
 """
 
 import sys
