@@ -15,6 +15,9 @@ an upper bound on examples/s:
   weight gradient of one block application batched over all chunks into one product (as a custom
   gradient of the whole loop could; its inputs are ready-made, so the copies it would need are free).
 
+Not optimistic in one respect: a chunk's products run as one serial chain, where the design could
+compute the slow state's projections (~6 % of the products) beside the fast stream.
+
     python bench/matmul_floor.py --batch=256 [--xla_training]
 
 bench/throughput.py times it in its rounds, alternating with the models, and prints the resulting ceilings.
