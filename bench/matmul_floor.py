@@ -17,6 +17,9 @@ an upper bound on examples/s:
 
 Not optimistic in one respect: a chunk's products run as one serial chain, where the design could
 compute the slow state's projections (~6 % of the products) beside the fast stream.
+The bound is about arithmetic: it holds at batch sizes where the products dominate (the seed's 256).
+At tiny batches per-op overhead dominates instead, and a model can match the floor's ~3,000 separate
+products (one round at batch 8 measured tlbkit's XLA inference at ~100 % of it).
 
     python bench/matmul_floor.py --batch=256 [--xla_training]
 

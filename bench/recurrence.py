@@ -61,9 +61,9 @@ def main(argv):
     del argv
     import keras
 
-    for name in FLAGS.variant:
-        if name not in VARIANTS:
-            raise SystemExit(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
+    from bench.seed_reference import check_variants
+
+    check_variants(FLAGS.variant, VARIANTS)
     for name in FLAGS.variant:
         print(json.dumps({"backend": keras.backend.backend(), **time_variant(name, FLAGS.batch, FLAGS.steps)}), flush=True)
 

@@ -141,6 +141,13 @@ def build_tlbkit_seed(image_size=48):
 VARIANTS = ("reference_rnn", "tlbkit", "tlbkit_autodiff", "tlbkit_serial")
 
 
+def check_variants(names, choices=VARIANTS):
+    """Exits with one line naming the first of `names` that is not in `choices`."""
+    for name in names:
+        if name not in choices:
+            raise SystemExit(f"unknown variant {name!r}; choose from {', '.join(choices)}")
+
+
 @contextlib.contextmanager
 def traced_as(name):
     """Context in which variant `name`'s functions must be traced (first train step, first inference).
@@ -169,8 +176,7 @@ def compiled_variant(name, batch):
     """
     import numpy as np
 
-    if name not in VARIANTS:
-        raise ValueError(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
+    check_variants([name])
     keras.utils.set_random_seed(0)
     images = np.random.default_rng(0).uniform(size=(batch, 48, 48, 3)).astype("float32")
     labels = np.random.default_rng(1).integers(0, 10, size=(batch,)).astype("int32")

@@ -171,17 +171,14 @@ def main(argv):
     if FLAGS.variant:
         print(json.dumps(fresh_process_run(FLAGS.variant, FLAGS.batch, FLAGS.steps)), flush=True)
         return
+    from bench.seed_reference import check_variants
+
+    check_variants(FLAGS.variants)
     gflops = matmul_gflops()
     small = matmul_gflops(2048, 64, 192, repeats=20)  # a QKV projection of one chunk at batch 256
     flops = seed_flops_per_example()
-    from bench.seed_reference import VARIANTS
-
     print(json.dumps({"matmul_gflops_float32": round(gflops, 1), "matmul_2048x64x192_gflops": round(small, 1),
                       "forward_mflop_per_example": round(flops / 1e6, 1)}))
-
-    for name in FLAGS.variants:
-        if name not in VARIANTS:
-            raise SystemExit(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
     # Peak memory and first-step times: each variant in a fresh process of its own.
     runs = {name: [] for name in FLAGS.variants}
     for _ in range(FLAGS.repeats):
