@@ -60,7 +60,7 @@ def throughput(batch, steps):
 def load_cifar(zip_path, max_images):
     import numpy as np
 
-    from tasks.vision.image_folder import extract_zip, find_split_root, holdout, list_images, load_images
+    from tlbkit_tasks.vision.image_folder import extract_zip, find_split_root, holdout, list_images, load_images
 
     root = extract_zip(zip_path, os.path.join("/tmp", "tlbkit-cifar"))
     paths, labels, classes = list_images(find_split_root(root, "train"))
@@ -76,7 +76,7 @@ def load_cifar(zip_path, max_images):
 def recipe_model(smoke):
     import keras
 
-    from tasks.vision import ConvStemTokenizer
+    from tlbkit_tasks.vision import ConvStemTokenizer
     from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
     from tlbkit.models import SequenceClassifier
 

@@ -127,7 +127,7 @@ def copy_weights_to_tlbkit(reference, model):
 
 def build_tlbkit_seed(image_size=48):
     """tlbkit's seed-mode model with the same shapes (what gin/cifar10_seed.gin builds)."""
-    from tasks.vision import PatchTokenizer
+    from tlbkit_tasks.vision import PatchTokenizer
     from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
     from tlbkit.models import SequenceClassifier
 

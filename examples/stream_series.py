@@ -23,8 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import tasks  # noqa: E402,F401  (registers the tokenizers for loading a run)
-from tasks.timeseries import SeriesLinearTokenizer, SeriesPatchTokenizer  # noqa: E402
+import tlbkit_tasks  # noqa: E402,F401  (registers the tokenizers for loading a run)
+from tlbkit_tasks.timeseries import SeriesLinearTokenizer, SeriesPatchTokenizer  # noqa: E402
 from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder  # noqa: E402
 from tlbkit.models import SequenceClassifier  # noqa: E402
 

@@ -3,8 +3,8 @@
 import keras
 import pytest
 
-from tasks.common import TokenEmbedding
-from tasks.synthetic.long_range_recall import make_recall_arrays
+from tlbkit_tasks.common import TokenEmbedding
+from tlbkit_tasks.synthetic.long_range_recall import make_recall_arrays
 from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
 from tlbkit.models import SequenceClassifier
 

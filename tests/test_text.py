@@ -10,9 +10,9 @@ import pytest
 import tensorflow as tf
 
 from binaries import run_binary
-from tasks.text import ByteTokenizer, VocabularyTokenizer, imdb_folder, imdb_reviews, listops
-from tasks.text import text_ops
-from tasks.text.listops import OPERATORS, VOCABULARY, generate_listops
+from tlbkit_tasks.text import ByteTokenizer, VocabularyTokenizer, imdb_folder, imdb_reviews, listops
+from tlbkit_tasks.text import text_ops
+from tlbkit_tasks.text.listops import OPERATORS, VOCABULARY, generate_listops
 from tlbkit import pipeline
 from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
 from tlbkit.models import SequenceClassifier

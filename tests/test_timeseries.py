@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from binaries import ROOT, run_binary
-from tasks.timeseries import SeriesLinearTokenizer, SeriesPatchTokenizer, TSFormatError, parse_ts, ts_files, ucr
-from tasks.timeseries.series_ops import masked_normalize
-from tasks.timeseries.ucr import aeon_data_dir, handle_missing, read_csv_series
+from tlbkit_tasks.timeseries import SeriesLinearTokenizer, SeriesPatchTokenizer, TSFormatError, parse_ts, ts_files, ucr
+from tlbkit_tasks.timeseries.series_ops import masked_normalize
+from tlbkit_tasks.timeseries.ucr import aeon_data_dir, handle_missing, read_csv_series
 from tlbkit import pipeline
 from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
 from tlbkit.models import SequenceClassifier

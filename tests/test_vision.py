@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from binaries import run_binary
-from tasks.vision import ConvStemTokenizer, PatchTokenizer, image_folder, tfds_images
-from tasks.vision.image_folder import BadImageError
+from tlbkit_tasks.vision import ConvStemTokenizer, PatchTokenizer, image_folder, tfds_images
+from tlbkit_tasks.vision.image_folder import BadImageError
 from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
 from tlbkit.models import SequenceClassifier
 
@@ -155,7 +155,7 @@ def test_viz_and_predict_on_seed_cpu_run(folder, seed_cpu_run):
     from binaries import ROOT
 
     image = str(folder / "train" / "cat" / "0000.jpg")
-    proc = subprocess.run([sys.executable, "-m", "tasks.vision.viz", f"--model_dir={seed_cpu_run}", image],
+    proc = subprocess.run([sys.executable, "-m", "tlbkit_tasks.vision.viz", f"--model_dir={seed_cpu_run}", image],
                           capture_output=True, text=True, cwd=ROOT, timeout=600,
                           env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 0, proc.stderr[-2000:]

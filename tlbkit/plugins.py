@@ -6,7 +6,7 @@ import importlib.metadata
 from absl import logging
 
 ENTRY_POINT_GROUP = "tlbkit.plugins"
-BUILTIN = ("tlbkit.builtins", "tasks")
+BUILTIN = ("tlbkit.builtins", "tlbkit_tasks")
 
 
 class PluginError(ImportError):

@@ -1,3 +1,3 @@
 """Plugins shared by several modalities."""
 
-from tasks.common.token_embedding import TokenEmbedding  # noqa: F401
+from tlbkit_tasks.common.token_embedding import TokenEmbedding  # noqa: F401

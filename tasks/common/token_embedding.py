@@ -8,7 +8,7 @@ from tlbkit.api_export import tlbkit_export
 
 
 @registry.TOKENIZERS.register("embedding")
-@tlbkit_export("tasks.TokenEmbedding")
+@tlbkit_export("tlbkit_tasks.common.TokenEmbedding")
 class TokenEmbedding(keras.layers.Layer):
     """Embeds integer ids (B, T) into (B, T, dim) tokens plus a (B, T) mask.
 

@@ -1,3 +1,3 @@
 """Synthetic tasks that need no download."""
 
-from tasks.synthetic.long_range_recall import long_range_recall  # noqa: F401
+from tlbkit_tasks.synthetic.long_range_recall import long_range_recall  # noqa: F401

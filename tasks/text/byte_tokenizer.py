@@ -2,8 +2,8 @@
 
 import keras
 
-from tasks.common.token_embedding import TokenEmbedding
-from tasks.text import text_ops
+from tlbkit_tasks.common.token_embedding import TokenEmbedding
+from tlbkit_tasks.text import text_ops
 from tlbkit import registry
 from tlbkit.api_export import tlbkit_export
 from tlbkit.layers import checks
@@ -12,7 +12,7 @@ NUM_BYTE_IDS = 257  # 0 = padding, byte b -> b + 1
 
 
 @registry.TOKENIZERS.register("bytes")
-@tlbkit_export("tasks.ByteTokenizer")
+@tlbkit_export("tlbkit_tasks.text.ByteTokenizer")
 class ByteTokenizer(keras.layers.Layer):
     """Embeds the UTF-8 bytes of each text: (B,) strings -> (B, T, dim) tokens + (B, T) mask.
 

@@ -3,7 +3,7 @@
 import os
 import random
 
-from tasks.text import text_data
+from tlbkit_tasks.text import text_data
 from tlbkit import registry
 from tlbkit.data import DataSpec
 

@@ -20,7 +20,7 @@ import random
 
 import numpy as np
 
-from tasks.text import text_data
+from tlbkit_tasks.text import text_data
 from tlbkit import registry
 from tlbkit.layers import checks
 

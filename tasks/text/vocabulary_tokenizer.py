@@ -5,8 +5,8 @@ import os
 
 import keras
 
-from tasks.common.token_embedding import TokenEmbedding
-from tasks.text import text_ops
+from tlbkit_tasks.common.token_embedding import TokenEmbedding
+from tlbkit_tasks.text import text_ops
 from tlbkit import registry
 from tlbkit.api_export import tlbkit_export
 from tlbkit.layers import checks
@@ -47,7 +47,7 @@ def build_vocabulary(corpus, max_tokens, split="whitespace", lowercase=True, str
 
 
 @registry.TOKENIZERS.register("vocabulary")
-@tlbkit_export("tasks.VocabularyTokenizer")
+@tlbkit_export("tlbkit_tasks.text.VocabularyTokenizer")
 class VocabularyTokenizer(keras.layers.Layer):
     """Splits texts into words or characters, looks them up and embeds them.
 

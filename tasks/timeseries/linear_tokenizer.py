@@ -3,14 +3,14 @@
 import keras
 from keras import ops
 
-from tasks.timeseries import series_ops
+from tlbkit_tasks.timeseries import series_ops
 from tlbkit import registry
 from tlbkit.api_export import tlbkit_export
 from tlbkit.layers import checks
 
 
 @registry.TOKENIZERS.register("series_linear")
-@tlbkit_export("tasks.SeriesLinearTokenizer")
+@tlbkit_export("tlbkit_tasks.timeseries.SeriesLinearTokenizer")
 class SeriesLinearTokenizer(keras.layers.Layer):
     """Projects each time step's C channels to a `dim`-wide token, plus a position embedding.
 

@@ -3,14 +3,14 @@
 import keras
 from keras import ops
 
-from tasks.timeseries import series_ops
+from tlbkit_tasks.timeseries import series_ops
 from tlbkit import registry
 from tlbkit.api_export import tlbkit_export
 from tlbkit.layers import checks
 
 
 @registry.TOKENIZERS.register("series_patch")
-@tlbkit_export("tasks.SeriesPatchTokenizer")
+@tlbkit_export("tlbkit_tasks.timeseries.SeriesPatchTokenizer")
 class SeriesPatchTokenizer(keras.layers.Layer):
     """Cuts a series into patches of `patch_length` steps and projects each to a token.
 

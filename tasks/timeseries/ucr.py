@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from tasks.timeseries.ts_format import parse_ts
+from tlbkit_tasks.timeseries.ts_format import parse_ts
 from tlbkit import registry
 from tlbkit.data import DataSpec
 

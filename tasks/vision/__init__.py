@@ -1,6 +1,6 @@
 """Vision plugins: patch and conv-stem tokenizers, image-folder and TFDS datasets, augmentation."""
 
-from tasks.vision.conv_stem_tokenizer import ConvStemTokenizer  # noqa: F401
-from tasks.vision.image_folder import image_folder  # noqa: F401
-from tasks.vision.patch_tokenizer import PatchTokenizer  # noqa: F401
-from tasks.vision.tfds_images import tfds_images  # noqa: F401
+from tlbkit_tasks.vision.conv_stem_tokenizer import ConvStemTokenizer  # noqa: F401
+from tlbkit_tasks.vision.image_folder import image_folder  # noqa: F401
+from tlbkit_tasks.vision.patch_tokenizer import PatchTokenizer  # noqa: F401
+from tlbkit_tasks.vision.tfds_images import tfds_images  # noqa: F401

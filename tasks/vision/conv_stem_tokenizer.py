@@ -6,7 +6,7 @@ from keras import ops
 from tlbkit import registry
 from tlbkit.api_export import tlbkit_export
 from tlbkit.layers import checks
-from tasks.vision.patch_tokenizer import check_input_shape
+from tlbkit_tasks.vision.patch_tokenizer import check_input_shape
 
 DOWNSAMPLES = ("pool", "stride")
 NORMS = (None, "batch")
@@ -14,7 +14,7 @@ ACTIVATIONS = ("relu", "gelu")
 
 
 @registry.TOKENIZERS.register("conv_stem")
-@tlbkit_export("tasks.vision.ConvStemTokenizer")
+@tlbkit_export("tlbkit_tasks.vision.ConvStemTokenizer")
 class ConvStemTokenizer(keras.layers.Layer):
     """Convolution stages that each halve the resolution; tokens = the final feature map's pixels.
 

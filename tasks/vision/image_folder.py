@@ -9,7 +9,7 @@ from absl import logging
 
 from tlbkit import registry
 from tlbkit.data import DataSpec
-from tasks.vision.augment import make_batch_mix, make_maps
+from tlbkit_tasks.vision.augment import make_batch_mix, make_maps
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 

@@ -29,7 +29,7 @@ def check_input_shape(layer, images_shape, size):
 
 
 @registry.TOKENIZERS.register("patch")
-@tlbkit_export("tasks.vision.PatchTokenizer")
+@tlbkit_export("tlbkit_tasks.vision.PatchTokenizer")
 class PatchTokenizer(keras.layers.Layer):
     """Cuts (B, S, S, C) images into non-overlapping patches and embeds them.
 

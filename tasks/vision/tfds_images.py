@@ -4,8 +4,8 @@ import numpy as np
 
 from tlbkit import registry
 from tlbkit.data import DataSpec
-from tasks.vision.augment import make_batch_mix, make_maps
-from tasks.vision.image_folder import load_image
+from tlbkit_tasks.vision.augment import make_batch_mix, make_maps
+from tlbkit_tasks.vision.image_folder import load_image
 
 
 @registry.DATASETS.register("tfds_images")
