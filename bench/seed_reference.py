@@ -7,7 +7,6 @@ re-used for cross-attention, latents = chunk_size, zero initial state, GAP over 
 output, softmax head). It is deliberately *not* tlbkit: it is the baseline tlbkit is measured against.
 """
 
-import contextlib
 
 import keras
 from keras import layers, ops
@@ -125,14 +124,18 @@ def copy_weights_to_tlbkit(reference, model):
     model.head.dense.set_weights(reference.head.get_weights())
 
 
-def build_tlbkit_seed(image_size=48):
-    """tlbkit's seed-mode model with the same shapes (what gin/cifar10_seed.gin builds)."""
+def build_tlbkit_seed(image_size=48, custom_gradient=True):
+    """tlbkit's seed-mode model with the same shapes (what gin/cifar10_seed.gin builds).
+
+    `custom_gradient=False` trains its attention blocks through automatic differentiation.
+    """
     from tlbkit_tasks.vision import PatchTokenizer
     from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
     from tlbkit.models import SequenceClassifier
 
     cell = TLBCell(dim=64, num_heads=1, key_dim=64, num_layers=4, r=2, num_latents=8, dropout=0.2,
-                   attention_dropout=0.2, layout="seed", norm_mode="qkv", initial_state="zeros")
+                   attention_dropout=0.2, layout="seed", norm_mode="qkv", initial_state="zeros",
+                   custom_gradient=custom_gradient)
     return SequenceClassifier(TLBEncoder(cell, chunk_size=8),
                               ClassificationHead(10, pooling="last_chunk", chunk_size=8, norm=False),
                               tokenizer=PatchTokenizer(image_size, 4, 64))
@@ -148,28 +151,9 @@ def check_variants(names, choices=VARIANTS):
             raise SystemExit(f"unknown variant {name!r}; choose from {', '.join(choices)}")
 
 
-@contextlib.contextmanager
-def traced_as(name):
-    """Context in which variant `name`'s functions must be traced (first train step, first inference).
-
-    `tlbkit_autodiff` is tlbkit with its attention blocks differentiated automatically: inside this
-    context `attention_math.block_apply` is the plain `block_forward`. Traced functions keep what
-    they traced, so variants can share one process.
-    """
-    from tlbkit.layers import attention_math
-
-    saved = attention_math.block_apply
-    if name == "tlbkit_autodiff":
-        attention_math.block_apply = attention_math.block_forward
-    try:
-        yield
-    finally:
-        attention_math.block_apply = saved
-
-
 def compiled_variant(name, batch):
     """`(model, images, labels)`: benchmark variant `name` compiled for training, and one batch of
-    seeded random 48x48 images and labels. Trace its functions inside `traced_as(name)`.
+    seeded random 48x48 images and labels.
 
     Variants: `reference_rnn` (SeedModel), `tlbkit` (seed mode), `tlbkit_autodiff` (its attention
     blocks differentiated automatically), `tlbkit_serial` (`parallel_iterations=1`).
@@ -184,7 +168,7 @@ def compiled_variant(name, batch):
         model = SeedModel()
         loss = keras.losses.SparseCategoricalCrossentropy()
     else:
-        model = build_tlbkit_seed()
+        model = build_tlbkit_seed(custom_gradient=name != "tlbkit_autodiff")
         if name == "tlbkit_serial":
             model.encoder.parallel_iterations = 1
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

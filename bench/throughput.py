@@ -89,24 +89,23 @@ def prepared_variant(name, batch):
     inference, with its build / first-step / first-inference seconds."""
     import tensorflow as tf
 
-    from bench.seed_reference import compiled_variant, traced_as
+    from bench.seed_reference import compiled_variant
 
     model, images, labels = compiled_variant(name, batch)
-    with traced_as(name):
-        # Build the model and its optimizer first, as tlbkit-train does; otherwise the optimizer's
-        # variables are created inside the first traced step and TensorFlow traces it twice.
-        t0 = time.perf_counter()
-        model(images[:2])
-        model.optimizer.build(model.trainable_variables)
-        build = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        model.train_on_batch(images, labels)
-        first = time.perf_counter() - t0
-        # Inference: both XLA-compiled (jit_compile=True), each model's fastest inference here.
-        infer = tf.function(lambda x: model(x, training=False), jit_compile=True)
-        t0 = time.perf_counter()
-        np.asarray(infer(images))
-        infer_first = time.perf_counter() - t0
+    # Build the model and its optimizer first, as tlbkit-train does; otherwise the optimizer's
+    # variables are created inside the first traced step and TensorFlow traces it twice.
+    t0 = time.perf_counter()
+    model(images[:2])
+    model.optimizer.build(model.trainable_variables)
+    build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model.train_on_batch(images, labels)
+    first = time.perf_counter() - t0
+    # Inference: both XLA-compiled (jit_compile=True), each model's fastest inference here.
+    infer = tf.function(lambda x: model(x, training=False), jit_compile=True)
+    t0 = time.perf_counter()
+    np.asarray(infer(images))
+    infer_first = time.perf_counter() - t0
     timings = {"build_s": round(build, 1), "first_train_step_s": round(first, 1),
                "first_inference_s": round(infer_first, 1)}
     return model, images, labels, infer, timings
@@ -130,15 +129,13 @@ def same_process_rates(names, batch, steps, infer_steps, rounds):
     floor once; each best round counts, so that all see the same conditions of this shared machine.
     """
     from bench import matmul_floor
-    from bench.seed_reference import traced_as
 
     prepared = {name: prepared_variant(name, batch) for name in names}
     # Building a variant sets the global random seed, which makes TensorFlow retrace the functions of
     # the variants built before it: one more untimed call of each, after all are built.
     for name, (model, images, labels, infer, _) in prepared.items():
-        with traced_as(name):
-            model.train_on_batch(images, labels)
-            np.asarray(infer(images))
+        model.train_on_batch(images, labels)
+        np.asarray(infer(images))
     floor_once = matmul_floor.floor_timer(batch)  # traced after the last seed is set
     floor_best = {}
     best = {name: {"train_examples_per_s": 0.0, "inference_examples_per_s": 0.0} for name in names}

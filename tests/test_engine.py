@@ -230,34 +230,38 @@ def test_block_gradient_matches_automatic_differentiation(num_heads, cross, gelu
 
 
 @pytest.mark.parametrize("policy, tolerance", [("float32", 1e-4), ("mixed_bfloat16", 3e-2)])
-def test_encoder_training_gradients_match_automatic_differentiation(monkeypatch, policy, tolerance):
+def test_encoder_training_gradients_match_automatic_differentiation(policy, tolerance):
     # The whole recurrence (padding, dropout masks, slow updates across chunks): the weight
     # gradients of the training loop equal those of the same loop differentiated automatically
-    # (in mixed precision, to bfloat16 rounding).
+    # (custom_gradient=False; in mixed precision, to bfloat16 rounding).
     keras.config.set_dtype_policy(policy)
     keras.utils.set_random_seed(3)
-    enc = make_encoder(layout="seed", norm_mode="qkv", dropout=0.2, attention_dropout=0.2)
     x = tokens(length=3 * CHUNK + 2)
-    enc(x)
     mask = np.ones(x.shape[:2], bool)
     mask[1, -5:] = False
-    variables = list(enc.trainable_weights)
-    generators = [enc.cell.seed_generator] + [b.seed_generator for b in enc.cell.fast_blocks + [enc.cell.slow_block]]
-    seeds = [(g.state, np_(g.state)) for g in generators]
+    encoders = [make_encoder(layout="seed", norm_mode="qkv", dropout=0.2, attention_dropout=0.2,
+                             custom_gradient=custom) for custom in (True, False)]
+    for enc in encoders:
+        enc(x)
+    encoders[1].set_weights(encoders[0].get_weights())
 
-    def loss():
-        out = enc(x, padding_mask=mask, training=True)
-        return ops.cast(ops.sum(ops.square(out["sequence"])) + ops.sum(out["state"]), "float32")
+    def generators(enc):
+        return [enc.cell.seed_generator] + [b.seed_generator for b in enc.cell.fast_blocks + [enc.cell.slow_block]]
 
-    def run():
-        for v, value in seeds:  # the same dropout multipliers for both runs
-            v.assign(value)
-        return gradients(loss, variables)
+    seeds = [np_(g.state) for g in generators(encoders[0])]
 
-    manual = run()
-    monkeypatch.setattr(attention_math, "block_apply", attention_math.block_forward)
-    auto = run()
-    for v, a, m in zip(variables, auto, manual):
+    def run(enc):
+        for g, value in zip(generators(enc), seeds):  # the same dropout masks for both runs
+            g.state.assign(value)
+
+        def loss():
+            out = enc(x, padding_mask=mask, training=True)
+            return ops.cast(ops.sum(ops.square(out["sequence"])) + ops.sum(out["state"]), "float32")
+
+        return gradients(loss, list(enc.trainable_weights))
+
+    manual, auto = run(encoders[0]), run(encoders[1])
+    for v, a, m in zip(encoders[0].trainable_weights, auto, manual):
         assert np.isfinite(m).all(), v.path
         np.testing.assert_allclose(m, a, atol=tolerance * max(np.abs(a).max(), 1e-3), err_msg=v.path)
 

@@ -45,6 +45,11 @@ class AttentionBlock(keras.layers.Layer):
             LayerNorm). Defaults to `False`.
         norm_epsilon: float. LayerNorm epsilon. Defaults to `1e-5`.
         gelu_approximate: bool. Tanh approximation of GELU. Defaults to `False`.
+        custom_gradient: bool. Train through the hand-written backward pass
+            (`attention_math.block_apply`: less memory, faster tracing) or, with
+            `False`, through automatic differentiation of the same forward pass
+            (`attention_math.block_forward`, the reference). The outputs are the
+            same. Defaults to `True`.
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
@@ -76,6 +81,7 @@ class AttentionBlock(keras.layers.Layer):
         cross_attention=False,
         norm_epsilon=1e-5,
         gelu_approximate=False,
+        custom_gradient=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -99,6 +105,7 @@ class AttentionBlock(keras.layers.Layer):
         self.cross_attention = cross_attention
         self.norm_epsilon = norm_epsilon
         self.gelu_approximate = gelu_approximate
+        self.custom_gradient = custom_gradient
         self.ffn_dim = int(round(dim * ffn_ratio))
         self.seed_generator = keras.random.SeedGenerator()
         self.supports_masking = False
@@ -256,9 +263,8 @@ class AttentionBlock(keras.layers.Layer):
         spec = attention_math.BlockSpec(
             self.num_heads, self.norm_epsilon, self.gelu_approximate, cross, self.attention_dropout, self.dropout
         )
-        x, probs = attention_math.block_apply(
-            spec, inputs, context, w, context_mask, attention_keep, ffn_keep
-        )
+        apply = attention_math.block_apply if self.custom_gradient else attention_math.block_forward
+        x, probs = apply(spec, inputs, context, w, context_mask, attention_keep, ffn_keep)
         if return_attention_scores:
             return x, probs[:, None] if self.num_heads == 1 else probs
         return x
@@ -280,6 +286,7 @@ class AttentionBlock(keras.layers.Layer):
                 "cross_attention": self.cross_attention,
                 "norm_epsilon": self.norm_epsilon,
                 "gelu_approximate": self.gelu_approximate,
+                "custom_gradient": self.custom_gradient,
             }
         )
         return config

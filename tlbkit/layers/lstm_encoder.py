@@ -5,7 +5,7 @@ from keras import ops
 
 from tlbkit.api_export import tlbkit_export
 from tlbkit.layers import checks
-from tlbkit.layers.tlb_encoder import full_mask
+from tlbkit.layers.sequence_ops import full_mask
 
 
 @tlbkit_export("tlbkit.layers.LSTMEncoder")

@@ -59,6 +59,8 @@ class TLBCell(keras.layers.Layer):
         read_slow: bool. Whether the fast stream reads the slow state (ablation
             switch). Defaults to `True`.
         gelu_approximate: bool. Tanh-approximate GELU. Defaults to `False`.
+        custom_gradient: bool. The blocks' hand-written backward pass (`True`)
+            or automatic differentiation (see `AttentionBlock`). Defaults to `True`.
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
@@ -91,6 +93,7 @@ class TLBCell(keras.layers.Layer):
         norm_mode="pre",
         read_slow=True,
         gelu_approximate=False,
+        custom_gradient=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -119,6 +122,7 @@ class TLBCell(keras.layers.Layer):
         self.norm_mode = norm_mode
         self.read_slow = read_slow
         self.gelu_approximate = gelu_approximate
+        self.custom_gradient = custom_gradient
 
         # === Layers ===
         def block(name, cross):
@@ -132,6 +136,7 @@ class TLBCell(keras.layers.Layer):
                 norm_mode=norm_mode,
                 cross_attention=cross,
                 gelu_approximate=gelu_approximate,
+                custom_gradient=custom_gradient,
                 dtype=self.dtype_policy,
                 name=name,
             )
@@ -318,6 +323,7 @@ class TLBCell(keras.layers.Layer):
                 "norm_mode": self.norm_mode,
                 "read_slow": self.read_slow,
                 "gelu_approximate": self.gelu_approximate,
+                "custom_gradient": self.custom_gradient,
             }
         )
         return config

@@ -5,67 +5,28 @@ from keras import ops
 
 from tlbkit.api_export import tlbkit_export
 from tlbkit.layers import checks
-from tlbkit.layers.tlb_cell import TLBCell
+from tlbkit.layers.chunk_loop import chunk_loop
+from tlbkit.layers.sequence_ops import full_mask, pad_to_multiple
 
 
-def pad_to_multiple(tokens, mask, multiple):
-    """Pads (B, T, D) tokens and a (B, T) mask along T to a multiple of `multiple`.
+CELL_METHODS = ("get_initial_state", "prefix", "recurrent_step", "sample_noise", "loop_weights")
+CELL_ATTRIBUTES = ("dim", "num_latents", "num_heads")
 
-    Returns `(tokens, mask, num_chunks)`; padded positions have mask False.
+
+def check_cell(cell):
+    """Raises a TypeError unless `cell` is a Keras layer with the cell interface the encoder drives.
+
+    `TLBCell` is the reference implementation; a plugin may register another cell (`registry.CELLS`)
+    with the same methods and attributes (see docs/architecture.md, "The cell interface").
     """
-    length = tokens.shape[1]
-    if length is None:
-        length = ops.shape(tokens)[1]
-    pad = (-length) % multiple
-    if isinstance(pad, int) and pad == 0:
-        return tokens, mask, length // multiple
-    tokens = ops.pad(tokens, [[0, 0], [0, pad], [0, 0]])
-    mask = ops.pad(mask, [[0, 0], [0, pad]], constant_values=False)
-    return tokens, mask, (length + pad) // multiple
-
-
-def chunk_loop(body, init, xs, ys_specs, parallel_iterations=10):
-    """`keras.ops.scan` semantics: `body(carry, x_i) -> (carry, ys_i)`; returns (carry, stacked ys).
-
-    `ys_i` is a tuple of tensors whose (shape, dtype) are listed in `ys_specs`;
-    `parallel_iterations` is passed to TensorFlow's `while_loop` (ignored elsewhere).
-
-    JAX and torch: `keras.ops.scan`. TensorFlow: one `tf.while_loop` over
-    TensorArrays of a fixed size with `maximum_iterations` set, which is at once
-    differentiable, compilable by XLA (`jit_compile=True`, training included) and
-    linear in the number of chunks in graph mode. (Keras 3.15's TensorFlow `scan`
-    cannot be XLA-compiled, fails when the number of steps is unknown at trace
-    time, and stacks outputs only when they are shaped like the carry.)
-    """
-    if keras.backend.backend() != "tensorflow":
-        return ops.scan(body, init, xs)
-    import tensorflow as tf
-
-    xs_flat = [tf.convert_to_tensor(x) for x in keras.tree.flatten(xs)]
-    n = xs_flat[0].shape[0]
-    if n is None:
-        n = tf.shape(xs_flat[0])[0]
-    xs_arrays = [tf.TensorArray(x.dtype, size=n, element_shape=x.shape[1:]).unstack(x) for x in xs_flat]
-    ys_arrays = [tf.TensorArray(dtype, size=n, element_shape=shape) for shape, dtype in ys_specs]
-
-    def loop(i, carry, arrays):
-        x_i = keras.tree.pack_sequence_as(xs, [a.read(i) for a in xs_arrays])
-        carry, ys = body(carry, x_i)
-        arrays = [a.write(i, y) for a, y in zip(arrays, ys)]
-        return i + 1, carry, arrays
-
-    _, carry, ys_arrays = tf.while_loop(
-        lambda i, carry, arrays: i < n, loop, (tf.constant(0), init, ys_arrays), maximum_iterations=n,
-        parallel_iterations=parallel_iterations,
-    )
-    return carry, tuple(a.stack() for a in ys_arrays)
-
-
-def full_mask(tokens, mask):
-    """A (B, T) boolean mask: the given one, or all True."""
-    if mask is None:
-        return ops.ones(ops.shape(tokens)[:2], dtype="bool")
-    return ops.cast(mask, "bool")
+    missing = [m for m in CELL_METHODS if not callable(getattr(cell, m, None))]
+    missing += [a for a in CELL_ATTRIBUTES if not hasattr(cell, a)]
+    if not isinstance(cell, keras.layers.Layer) or missing:
+        raise TypeError(
+            f"`cell` must be a Keras layer with the TLB cell interface (methods {', '.join(CELL_METHODS)}; "
+            f"attributes {', '.join(CELL_ATTRIBUTES)}), e.g. a TLBCell. Received: cell={cell!r}"
+            + (f", which lacks {', '.join(missing)}" if missing else "")
+        )
 
 
 @tlbkit_export("tlbkit.layers.TLBEncoder")
@@ -81,7 +42,8 @@ class TLBEncoder(keras.layers.Layer):
     it, so no random-generator state crosses the loop.
 
     Args:
-        cell: `TLBCell` (or its config dict).
+        cell: `TLBCell` (or its config dict), or another layer with the cell
+            interface (`check_cell`).
         chunk_size: int. Tokens per chunk.
         carry_state: bool. When `False` every chunk starts again from the
             initial state: the slow stream is cut off across chunks (ablation
@@ -120,14 +82,13 @@ class TLBEncoder(keras.layers.Layer):
         super().__init__(**kwargs)
         if isinstance(cell, dict):
             cell = keras.saving.deserialize_keras_object(cell)
-        if not isinstance(cell, TLBCell):
-            raise TypeError(f"`cell` must be a TLBCell. Received: cell={cell!r}")
+        check_cell(cell)
         checks.positive_int("chunk_size", chunk_size)
+        checks.positive_int("parallel_iterations", parallel_iterations)
         self.cell = cell
         self.chunk_size = chunk_size
         self.carry_state = carry_state
         self.unroll = unroll
-        checks.positive_int("parallel_iterations", parallel_iterations)
         self.parallel_iterations = parallel_iterations
         self.dim = cell.dim
 
@@ -155,8 +116,7 @@ class TLBEncoder(keras.layers.Layer):
         """
         if mask is not None:
             mask = ops.cast(mask, "bool")
-        x = self.cell.prefix(chunk_tokens, mask, training=training)
-        return self.cell.recurrent_step(x, state, mask, training=training)
+        return self.cell(chunk_tokens, state, mask=mask, training=training)
 
     # === Whole sequence ===
     def call(
@@ -223,7 +183,7 @@ class TLBEncoder(keras.layers.Layer):
         else:
             specs = [(state0.shape, state0.dtype), (x.shape[1:], x.dtype)]
             if with_scores:
-                specs.append(((x.shape[1], cell.slow_block.num_heads, cell.num_latents, c), "float32"))
+                specs.append(((x.shape[1], cell.num_heads, cell.num_latents, c), "float32"))
             final, stacked = chunk_loop(body, state0, xs, specs, self.parallel_iterations)
         sequence = ops.reshape(ops.transpose(stacked[1], (1, 0, 2, 3)), (batch, -1, dim))
         outputs = {

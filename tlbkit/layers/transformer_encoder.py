@@ -6,7 +6,7 @@ from keras import ops
 from tlbkit.api_export import tlbkit_export
 from tlbkit.layers import checks
 from tlbkit.layers.attention_block import AttentionBlock
-from tlbkit.layers.tlb_encoder import full_mask
+from tlbkit.layers.sequence_ops import full_mask
 
 
 @tlbkit_export("tlbkit.layers.TransformerEncoder")
@@ -24,6 +24,7 @@ class TransformerEncoder(keras.layers.Layer):
         ffn_ratio: float. Feed-forward width multiple. Defaults to `4`.
         dropout: float. Feed-forward dropout. Defaults to `0.1`.
         attention_dropout: float. Attention-probability dropout. Defaults to `0.0`.
+        custom_gradient: bool. See `AttentionBlock`. Defaults to `True`.
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Returns (from `call`):
@@ -31,9 +32,11 @@ class TransformerEncoder(keras.layers.Layer):
         and `state_mask` = `mask` (so state pooling is global average pooling).
     """
 
-    def __init__(self, dim, num_heads=4, num_layers=4, ffn_ratio=4, dropout=0.1, attention_dropout=0.0, **kwargs):
+    def __init__(self, dim, num_heads=4, num_layers=4, ffn_ratio=4, dropout=0.1, attention_dropout=0.0,
+                 custom_gradient=True, **kwargs):
         super().__init__(**kwargs)
         checks.positive_int("num_layers", num_layers)
+        self.custom_gradient = custom_gradient
         self.dim = dim
         self.num_heads = num_heads
         self.num_layers = num_layers
@@ -47,6 +50,7 @@ class TransformerEncoder(keras.layers.Layer):
                 ffn_ratio=ffn_ratio,
                 dropout=dropout,
                 attention_dropout=attention_dropout,
+                custom_gradient=custom_gradient,
                 dtype=self.dtype_policy,
                 name=f"block_{i}",
             )
@@ -76,6 +80,7 @@ class TransformerEncoder(keras.layers.Layer):
                 "ffn_ratio": self.ffn_ratio,
                 "dropout": self.dropout,
                 "attention_dropout": self.attention_dropout,
+                "custom_gradient": self.custom_gradient,
             }
         )
         return config
