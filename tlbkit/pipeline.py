@@ -21,6 +21,7 @@ def batched(spec, split, batch_size, training, seed=0, shuffle_buffer=10_000, ca
     (augmentation) -> batch (drop remainder) -> batch_map (MixUp/CutMix) -> prefetch. Evaluation: cache ->
     eval_map -> batch -> prefetch.
     """
+    spec = spec.load()
     ds = spec.split(split)
     if ds is None:
         return None
@@ -34,6 +35,8 @@ def batched(spec, split, batch_size, training, seed=0, shuffle_buffer=10_000, ca
         ds = ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if spec.padded_shapes is not None:
         ds = ds.padded_batch(batch_size, padded_shapes=spec.padded_shapes, drop_remainder=training)
+    elif any(None in s.shape for s in tf.nest.flatten(ds.element_spec) if s.shape.rank):
+        ds = ds.padded_batch(batch_size, drop_remainder=training)  # variable lengths: pad to each batch's longest
     else:
         ds = ds.batch(batch_size, drop_remainder=training, num_parallel_calls=tf.data.AUTOTUNE)
     if training and spec.batch_map is not None:

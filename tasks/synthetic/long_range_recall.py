@@ -25,6 +25,28 @@ def make_recall_arrays(num_examples, length, num_classes, vocab_size, seed):
     return ids, labels
 
 
+def parse_ids(texts, length, vocab_size, sources=None):
+    """(N, length) int32 ids from texts of `length` integers separated by commas and/or whitespace.
+
+    Raises:
+        ValueError: naming the input, what it holds and what is expected.
+    """
+    rows = []
+    for i, text in enumerate(texts):
+        where = sources[i] if sources else f"input {text[:40]!r}"
+        fields = [f for f in text.replace(",", " ").split() if f]
+        try:
+            ids = [int(f) for f in fields]
+        except ValueError:
+            raise ValueError(f"{where}: expected {length} integer ids separated by commas or spaces, "
+                             f"found {next(f for f in fields if not f.lstrip('-').isdigit())!r}.") from None
+        if len(ids) != length or not all(0 <= x < vocab_size for x in ids):
+            raise ValueError(f"{where}: expected {length} ids in [0, {vocab_size}), found {len(ids)} "
+                             f"(range {min(ids, default=0)}..{max(ids, default=0)}).")
+        rows.append(ids)
+    return np.array(rows, "int32")
+
+
 @registry.DATASETS.register("long_range_recall")
 def long_range_recall(
     length=32, num_classes=4, vocab_size=16, num_train=2048, num_validation=512, num_test=512, seed=0
@@ -37,6 +59,9 @@ def long_range_recall(
         vocab_size: int. Ids; those >= num_classes are distractors.
         num_train, num_validation, num_test: int. Split sizes.
         seed: int. Data seed (splits use seed, seed+1, seed+2).
+
+    Inputs to `tlbkit-predict`: `length` ids separated by commas or spaces (`3,9,12,...`), as an
+    argument, a line of standard input, or a file holding them.
     """
     import tensorflow as tf
 
@@ -45,8 +70,11 @@ def long_range_recall(
         return tf.data.Dataset.from_tensor_slices((ids, labels))
 
     def read_inputs(paths):
-        rows = [np.loadtxt(p, dtype="int32", delimiter=",", ndmin=1) for p in paths]
-        return np.stack(rows)
+        texts = []
+        for path in paths:
+            with open(path, encoding="utf-8") as f:
+                texts.append(f.read())
+        return parse_ids(texts, length, vocab_size, sources=paths)
 
     return DataSpec(
         train=split(num_train, 0),
@@ -55,5 +83,6 @@ def long_range_recall(
         num_classes=num_classes,
         class_names=[str(i) for i in range(num_classes)],
         read_inputs=read_inputs,
+        parse_inputs=lambda texts: parse_ids(texts, length, vocab_size),
         num_train_examples=num_train,
     )

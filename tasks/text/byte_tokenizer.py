@@ -56,8 +56,6 @@ class ByteTokenizer(keras.layers.Layer):
         self.embedding = TokenEmbedding(
             NUM_BYTE_IDS, dim, max_length, pad_id=0, dtype=self.dtype_policy, name="byte_embedding"
         )
-        self._convert_input_args = False  # strings stay strings
-        self._allow_non_tensor_positional_args = True
 
     def build(self, inputs_shape=None):
         self.embedding.build((None, None))

@@ -20,8 +20,8 @@ import random
 
 import numpy as np
 
+from tlbkit import data, registry
 from tlbkit_tasks.text import text_data
-from tlbkit import registry
 from tlbkit.layers import checks
 
 OPERATORS = ("[MAX", "[MIN", "[MED", "[SM")
@@ -125,6 +125,23 @@ def read_expressions(paths):
     return np.array([t.strip() for t in text_data.read_text_files(paths)], dtype=object)
 
 
+def read_tsv(source, class_names, split="test"):
+    """`DataSpec.read_source` of ListOps: a TSV file of `expression<TAB>value` lines (the Long Range
+    Arena's `basic_test.tsv` layout; a `Source<TAB>Target` header line is skipped)."""
+    path = data.resolve_path(source, "--data")
+    texts, labels, index = [], [], {name: i for i, name in enumerate(class_names)}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            fields = line.rstrip("\r\n").split("\t")
+            if number == 1 and fields[0] == "Source":
+                continue
+            if len(fields) != 2 or fields[1].strip() not in index:
+                raise ValueError(f"{path}:{number}: expected 'expression<TAB>label' with a label in {list(class_names)}.")
+            texts.append(fields[0].strip().encode())
+            labels.append(index[fields[1].strip()])
+    return text_data.text_split(texts, labels)
+
+
 @registry.DATASETS.register("listops")
 def listops(
     num_train=96_000,
@@ -154,15 +171,21 @@ def listops(
         seed: int. Data seed.
         cache_dir: str or None. Cache folder; `"auto"` = `$TLBKIT_CACHE/listops`
             (or `~/.cache/tlbkit/listops`), None = no cache.
+
+    Inputs to `tlbkit-predict`: an expression as an argument (`"[MAX 2 9 ]"`), a line of standard input,
+    or a file holding one. `tlbkit-eval --data` reads a TSV file of `expression<TAB>value` lines.
     """
     params = dict(min_length=min_length, max_length=max_length, max_depth=max_depth, max_args=max_args,
                   op_probability=op_probability)
     if cache_dir == "auto":
-        cache_dir = os.path.join(text_data.cache_root(), "listops")
-    splits = [
-        _cached_split(n, seed + i, params, cache_dir) if n else None
-        for i, n in enumerate((num_train, num_validation, num_test))
-    ]
-    return text_data.text_spec(
-        splits[0], splits[1], splits[2], [str(d) for d in range(10)], read_inputs=read_expressions
-    )
+        cache_dir = data.cache_root("listops")
+
+    def loader():
+        splits = [
+            _cached_split(n, seed + i, params, cache_dir) if n else None
+            for i, n in enumerate((num_train, num_validation, num_test))
+        ]
+        return text_data.text_fields(splits[0], splits[1], splits[2], [str(d) for d in range(10)],
+                                     f"{num_validation} generated expressions (seed {seed + 1})")
+
+    return text_data.text_spec(loader, read_inputs=read_expressions, read_source=read_tsv)

@@ -144,8 +144,6 @@ class VocabularyTokenizer(keras.layers.Layer):
         self.embedding = TokenEmbedding(
             len(vocabulary) + 2, dim, max_length, pad_id=PAD_ID, dtype=self.dtype_policy, name="token_embedding"
         )
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
 
     @property
     def vocabulary_size(self):

@@ -48,12 +48,26 @@ def handle_missing(series, missing, source):
     return np.where(nan, 0.0, series).astype("float32"), mask
 
 
-def stack_series(series, missing, source):
-    """List of (T_i, C) -> values (N, T_max, C) float32, mask (N, T_max) bool, lengths (N,)."""
+def cut_series(series, length, source, binding="tokenizers.series_patch.max_length"):
+    """`series` (list of (T_i, C)) with those longer than `length` cut to it, saying how many."""
+    if length is None:
+        return series
+    long = sum(len(s) > length for s in series)
+    if long:
+        print(f"tlbkit: {long} of the {len(series)} series of {source} are longer than the {length} steps the "
+              f"model reads (the longest training series) and were cut to {length}; bind {binding} to choose.")
+    return [s[:length] for s in series]
+
+
+def stack_series(series, missing, source, length=None):
+    """List of (T_i, C) -> values (N, T, C) float32, mask (N, T) bool, lengths (N,); T = `length` (longer
+    series are cut, see `cut_series`) or the longest series."""
+    series = cut_series(series, length, source)
     lengths = np.array([len(s) for s in series], "int32")
     channels = series[0].shape[1]
-    values = np.zeros((len(series), lengths.max(), channels), "float32")
-    mask = np.zeros((len(series), lengths.max()), bool)
+    width = length or lengths.max()
+    values = np.zeros((len(series), width, channels), "float32")
+    mask = np.zeros((len(series), width), bool)
     for i, s in enumerate(series):
         v, m = handle_missing(s, missing, f"{source} (case {i + 1})")
         values[i, : len(s)], mask[i, : len(s)] = v, m
@@ -68,13 +82,35 @@ def series_split(values, mask, lengths, labels):
     return ds.map(lambda v, m, n, y: ({"values": v[:n], "mask": m[:n]}, y))
 
 
-# === User files (tlbkit-predict) ===
+# === User inputs (tlbkit-predict) and labelled data (tlbkit-eval --data) ===
+def parse_series_text(text, where="input"):
+    """One series written as text -> (T, C) float32 with NaN for `?`/blank values.
+
+    Values are separated by commas (or whitespace); channels, as in the `.ts` format, by `:`
+    (`1,2,3:4,5,6` is 3 steps of 2 channels).
+    """
+    channels = []
+    for part in text.strip().split(":"):
+        cells = [c for c in (part.split(",") if "," in part else part.split())]
+        try:
+            channels.append([np.nan if c.strip() in ("", "?", "nan", "NaN") else float(c) for c in cells])
+        except ValueError:
+            raise ValueError(f"{where}: not a number in {part[:60]!r} (values separated by commas, "
+                             "channels by ':').") from None
+    if not channels or not channels[0]:
+        raise ValueError(f"{where} holds no numbers.")
+    lengths = {len(c) for c in channels}
+    if len(lengths) != 1:
+        raise ValueError(f"{where}: channels of different lengths {sorted(lengths)}.")
+    return np.array(channels, "float32").T
+
+
 def read_csv_series(path):
     """One series from a CSV file -> (T, C) float32 with NaN for blank / `?` values.
 
-    Format: numbers separated by commas (or whitespace); an optional first
-    line of column names is skipped. One row or one column is a univariate
-    series; otherwise rows are time steps and columns are channels.
+    Format: numbers separated by commas (or whitespace); an optional first line of column names is
+    skipped. One row or one column is a univariate series; otherwise rows are time steps and columns
+    are channels.
     """
     rows = []
     with open(path, encoding="utf-8") as f:
@@ -97,19 +133,53 @@ def read_csv_series(path):
     return table
 
 
-def make_read_inputs(channels, missing):
-    def read_inputs(paths):
-        series = []
-        for path in paths:
-            s = read_csv_series(path)
-            if s.shape[1] != channels:
-                hint = " (rows are time steps, columns channels)" if s.shape[0] == channels else ""
-                raise ValueError(f"{path}: {s.shape[1]} channels, but the model reads {channels}{hint}.")
-            series.append(s)
-        values, mask, _ = stack_series(series, missing, "input")
-        return {"values": values, "mask": mask}
+def user_series(series, geometry, missing, names):
+    """Model inputs of user series (list of (T, C) arrays), checked against the training data's
+    `geometry` = (channels, longest series), each None when unknown."""
+    channels, length = geometry
+    for s, name in zip(series, names):
+        if channels is not None and s.shape[1] != channels:
+            hint = " (rows are time steps, columns channels)" if s.shape[0] == channels else ""
+            raise ValueError(f"{name}: {s.shape[1]} channels, but the model reads {channels}{hint}.")
+    values, mask, _ = stack_series(cut_series(series, length, "the inputs"), missing, "input")
+    return {"values": values, "mask": mask}
 
-    return read_inputs
+
+def series_readers(locate, missing):
+    """`(read_inputs, parse_inputs, read_source)` of a .ts dataset. The channel count they check comes
+    from the training file when it is present (else the model's own shape check applies)."""
+
+    def geometry():
+        """(channels, longest training series) from the training file, or (None, None) without it."""
+        try:
+            train = parse_ts(locate()[0])
+        except FileNotFoundError:
+            return None, None
+        return train.num_channels, max(len(x) for x in train.series)
+
+    def read_inputs(paths):
+        return user_series([read_csv_series(p) for p in paths], geometry(), missing, paths)
+
+    def parse_inputs(texts):
+        return user_series([parse_series_text(t, f"input {t[:30]!r}") for t in texts], geometry(), missing, texts)
+
+    def read_source(source, class_names, split="test"):
+        from tlbkit import data
+
+        path = data.resolve_path(source, "--data")
+        if os.path.isdir(path):
+            found = sorted(f for f in os.listdir(path) if f.upper().endswith(f"_{split.upper()}.TS"))
+            if len(found) != 1:
+                raise ValueError(f"{path}: expected one *_{split.upper()}.ts file, found {found or 'none'}.")
+            path = os.path.join(path, found[0])
+        test = parse_ts(path)
+        channels, length = geometry()
+        if channels not in (None, test.num_channels):
+            raise ValueError(f"{path} has {test.num_channels} channels; the model reads {channels}.")
+        values, mask, lengths = stack_series(test.series, missing, path, length)
+        return series_split(values, mask, lengths, label_ids(test, list(class_names), path))
+
+    return read_inputs, parse_inputs, read_source
 
 
 # === DataSpec ===
@@ -131,73 +201,102 @@ def label_ids(data, class_names, source):
     return [index[label] for label in data.labels]
 
 
-def series_spec(train_path, test_path=None, validation_path=None, missing="error", validation_fraction=0.0, seed=0):
-    """DataSpec from `.ts` files; see `datasets.ts_files`."""
+def stratified_holdout(labels, fraction, seed):
+    """(train_index, validation_index): `fraction` of each class held out (at least one example of every
+    class with two or more), in a seeded order."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        if len(members) >= 2:
+            held += list(members[: max(int(round(len(members) * fraction)), 1)])
+    held = np.array(sorted(held), "int64")
+    kept = np.setdiff1d(np.arange(len(labels)), held)
+    return rng.permutation(kept), rng.permutation(held)
+
+
+def series_spec(locate, missing="error", validation_fraction=0.2, seed=0):
+    """DataSpec from `.ts` files; see `datasets.ts_files`.
+
+    Args:
+        locate: function returning `(train_path, test_path, validation_path)` (None where absent), called
+            when the data is needed.
+    """
     if missing not in MISSING:
         raise ValueError(f"`missing` must be one of {MISSING}. Received: missing={missing!r}")
     if not 0.0 <= validation_fraction < 1.0:
         raise ValueError(
             f"`validation_fraction` must be in [0, 1). Received: validation_fraction={validation_fraction!r}"
         )
-    train = parse_ts(train_path)
-    if not train.labels:
-        raise ValueError(f"{train_path} has no class labels (@classLabel true expected).")
-    names = class_names_of(train)
-    channels = train.num_channels
-    parts = {"train": (train, train_path)}
-    for key, path in (("test", test_path), ("validation", validation_path)):
-        if path is not None:
-            parts[key] = (parse_ts(path), path)
-            if parts[key][0].num_channels != channels:
-                raise ValueError(f"{path} has {parts[key][0].num_channels} channels, {train_path} has {channels}.")
-    arrays = {}
-    for key, (data, path) in parts.items():
-        values, mask, lengths = stack_series(data.series, missing, path)
-        arrays[key] = [values, mask, lengths, np.array(label_ids(data, names, path), "int32")]
-    if validation_fraction > 0:
-        if "validation" in arrays:
-            raise ValueError("give either validation_path or validation_fraction, not both.")
-        n = len(arrays["train"][3])
-        order = np.random.default_rng(seed).permutation(n)
-        cut = max(int(round(n * validation_fraction)), 1)
-        arrays["validation"] = [a[order[:cut]] for a in arrays["train"]]
-        arrays["train"] = [a[order[cut:]] for a in arrays["train"]]
-    elif "validation" not in arrays and "test" in arrays:
-        arrays["validation"] = arrays["test"]  # UCR has no validation split: monitor on test
-    splits = {k: series_split(*v) for k, v in arrays.items()}
-    return DataSpec(
-        train=splits["train"],
-        validation=splits.get("validation"),
-        test=splits.get("test"),
-        num_classes=len(names),
-        class_names=names,
-        read_inputs=make_read_inputs(channels, missing),
-        padded_shapes=({"values": [None, channels], "mask": [None]}, []),
-        num_train_examples=len(arrays["train"][3]),
-    )
+
+    def loader():
+        train_path, test_path, validation_path = locate()
+        if validation_path is not None and validation_fraction:
+            raise ValueError("give either validation_path or validation_fraction, not both (set validation_fraction=0).")
+        train = parse_ts(train_path)
+        if not train.labels:
+            raise ValueError(f"{train_path} has no class labels (@classLabel true expected).")
+        names = class_names_of(train)
+        channels = train.num_channels
+        parts = {"train": (train, train_path)}
+        for key, path in (("test", test_path), ("validation", validation_path)):
+            if path is not None:
+                parts[key] = (parse_ts(path), path)
+                if parts[key][0].num_channels != channels:
+                    raise ValueError(f"{path} has {parts[key][0].num_channels} channels, {train_path} has {channels}.")
+        arrays = {}
+        longest = max(len(x) for x in train.series)  # every batch is padded to it: the model's length
+        for key, (ts, path) in parts.items():
+            values, mask, lengths = stack_series(ts.series, missing, path, longest)
+            arrays[key] = [values, mask, lengths, np.array(label_ids(ts, names, path), "int32")]
+        note = f"the file {validation_path}" if validation_path else None
+        if validation_fraction > 0:
+            keep, held = stratified_holdout(arrays["train"][3], validation_fraction, seed)
+            arrays["validation"] = [a[held] for a in arrays["train"]]
+            arrays["train"] = [a[keep] for a in arrays["train"]]
+            note = (f"{len(held)} of the {len(keep) + len(held)} training series held out "
+                    f"(stratified, {validation_fraction:.0%} of each class, seed {seed}); the test file is not used "
+                    "for any choice")
+        splits = {k: series_split(*v) for k, v in arrays.items()}
+        return {"train": splits["train"], "validation": splits.get("validation"), "test": splits.get("test"),
+                "class_names": names, "num_train_examples": len(arrays["train"][3]), "validation_note": note,
+                "padded_shapes": ({"values": [longest, channels], "mask": [longest]}, [])}
+
+    read_inputs, parse_inputs, read_source = series_readers(locate, missing)
+    return DataSpec(loader=loader, read_inputs=read_inputs, parse_inputs=parse_inputs, read_source=read_source)
 
 
 @registry.DATASETS.register("ts_files")
-def ts_files(train_path, test_path=None, validation_path=None, missing="error", validation_fraction=0.0, seed=0):
+def ts_files(train_path, test_path=None, validation_path=None, missing="error", validation_fraction=0.2, seed=0):
     """A classification set from `.ts` files (UCR/UEA format, uni- or multivariate, any lengths).
 
-    Inputs are `{"values": (T, C) float32, "mask": (T,) bool}`; batches are
-    padded to their longest series. Labels are mapped to ids in the order of
-    the train file's `@classLabel` line (`class_names` keeps the strings).
-    Without a validation split (`validation_path`, `validation_fraction`),
-    the test split doubles as the validation split: its numbers are for
-    monitoring only (report the test accuracy of a fixed number of epochs).
+    Inputs are `{"values": (T, C) float32, "mask": (T,) bool}`; batches are padded to their longest
+    series. Labels are mapped to ids in the order of the train file's `@classLabel` line (`class_names`
+    keeps the strings). The validation split is `validation_path`, or (by default) a stratified, seeded
+    `validation_fraction` of the training file; the test file is never used to choose anything. Paths
+    are absolute or relative to the data folder (`--data_dir`).
+
+    Inputs to `tlbkit-predict`: a CSV file per series (rows = steps, columns = channels), or the series
+    as text (`1.0,2.5,...`; channels separated by `:`). `tlbkit-eval --data` reads a `.ts` file.
 
     Args:
         train_path: str. The `*_TRAIN.ts` file.
         test_path: str or None. The `*_TEST.ts` file.
-        validation_path: str or None. A separate validation file.
-        missing: str. `'?'` values: `"error"`, `"mask"`, `"interpolate"` or
-            `"zero"` (see `handle_missing`). Defaults to `"error"`.
-        validation_fraction: float. Hold out this share of train (seeded).
+        validation_path: str or None. A separate validation file (then `validation_fraction=0`).
+        missing: str. `'?'` values: `"error"`, `"mask"`, `"interpolate"` or `"zero"` (see
+            `handle_missing`). Defaults to `"error"`.
+        validation_fraction: float. Share of each training class held out for validation (seeded);
+            0 = no validation split. Defaults to `0.2`.
         seed: int. Seed of that hold-out.
     """
-    return series_spec(train_path, test_path, validation_path, missing, validation_fraction, seed)
+    from tlbkit import data
+
+    def locate():
+        return tuple(None if p is None else data.resolve_path(p, f"datasets.ts_files.{key}")
+                     for p, key in ((train_path, "train_path"), (test_path, "test_path"),
+                                    (validation_path, "validation_path")))
+
+    return series_spec(locate, missing, validation_fraction, seed)
 
 
 def aeon_data_dir():
@@ -211,8 +310,11 @@ def aeon_data_dir():
 
 
 def locate_ts(name, data_dir=None):
-    """(train_path, test_path) of `name` in `data_dir` (flat or `<name>/` subfolder) or in aeon's data."""
-    folders = [os.path.expanduser(data_dir)] if data_dir else []
+    """(train_path, test_path) of `name` in `data_dir`, else the data folder (`--data_dir`), then aeon's
+    bundled data; each flat or in a `<name>/` sub-folder."""
+    from tlbkit import data
+
+    folders = [os.path.expanduser(data_dir)] if data_dir else [p for p in [data.data_dir()] if p]
     if not data_dir and aeon_data_dir():
         folders.append(aeon_data_dir())
     for folder in folders:
@@ -225,24 +327,22 @@ def locate_ts(name, data_dir=None):
     listed = sorted(d for d in os.listdir(known) if os.path.isdir(os.path.join(known, d))) if known else []
     where = f"in {', '.join(folders)}" if folders else "(no data_dir given and the aeon package is not installed)"
     raise FileNotFoundError(
-        f"no {name}_TRAIN.ts {where}. Pass datasets.ucr.data_dir (a folder of UCR/UEA .ts files) or "
+        f"no {name}_TRAIN.ts {where}. Pass --data_dir or datasets.ucr.data_dir (a folder of UCR/UEA .ts files) or "
         f"`pip install --no-deps aeon` for its bundled sets" + (f": {', '.join(listed)}." if listed else ".")
     )
 
 
 @registry.DATASETS.register("ucr")
-def ucr(name, data_dir=None, missing="error", validation_fraction=0.0, seed=0):
+def ucr(name, data_dir=None, missing="error", validation_fraction=0.2, seed=0):
     """A UCR/UEA archive set by name, e.g. `"GunPoint"`, `"ItalyPowerDemand"`, `"BasicMotions"`.
 
-    Looks for `<name>_TRAIN.ts` / `<name>_TEST.ts` in `data_dir` (directly or in
-    `data_dir/<name>/`) or, without `data_dir`, in the copies bundled with the
-    `aeon` package (located without importing aeon). See `datasets.ts_files`
-    for inputs, labels and splits.
+    Looks for `<name>_TRAIN.ts` / `<name>_TEST.ts` in `data_dir` (directly or in `data_dir/<name>/`) or,
+    without `data_dir`, in the data folder (`--data_dir`) and then in the copies bundled with the `aeon`
+    package (located without importing aeon). See `datasets.ts_files` for inputs, labels and splits.
 
     Args:
         name: str. Archive name.
         data_dir: str or None. Folder of `.ts` files.
         missing, validation_fraction, seed: as in `datasets.ts_files`.
     """
-    train, test = locate_ts(name, data_dir)
-    return series_spec(train, test, None, missing, validation_fraction, seed)
+    return series_spec(lambda: locate_ts(name, data_dir) + (None,), missing, validation_fraction, seed)

@@ -6,7 +6,7 @@ in the legacy keras-core (docs/architecture.md).
 
 import keras
 
-AUGMENTS = ("none", "seed", "strong")
+AUGMENTS = ("none", "flip", "crop_flip", "seed", "strong")
 
 
 def make_maps(image_size, augment="seed", resize_margin=20, randaugment_ops=2, randaugment_factor=0.5,
@@ -14,6 +14,10 @@ def make_maps(image_size, augment="seed", resize_margin=20, randaugment_ops=2, r
     """(train_map, eval_map) for `(uint8 image, label)` examples.
 
     - eval: rescale to [0, 1], resize to `image_size`.
+    - `"flip"`: the eval map, then a random horizontal flip.
+    - `"crop_flip"` (the usual CIFAR augmentation): reflect-pad by
+      `resize_margin // 2` on each side, random crop `image_size`, horizontal
+      flip. Cheap: suited to short trainings.
     - `"seed"` (the keras-io example): rescale, resize to input size +
       `resize_margin` (32 -> 52), random crop `image_size`, horizontal flip.
     - `"strong"`: the seed's, then RandAugment and random erasing.
@@ -21,7 +25,7 @@ def make_maps(image_size, augment="seed", resize_margin=20, randaugment_ops=2, r
 
     Args:
         image_size: int. Model input side.
-        augment: str. One of `"none"`, `"seed"`, `"strong"`.
+        augment: str. One of `AUGMENTS`.
         resize_margin: int. Pixels added to the input side before the random crop.
         randaugment_ops: int. RandAugment operations per image (strong).
         randaugment_factor: float. RandAugment strength in [0, 1] (strong).
@@ -41,11 +45,24 @@ def make_maps(image_size, augment="seed", resize_margin=20, randaugment_ops=2, r
     if augment == "none":
         return eval_map, eval_map
 
+    flip = keras.layers.RandomFlip("horizontal", seed=seed + 1, dtype="float32")
+    if augment == "flip":
+        return (lambda image, label: (flip(eval_map(image, label)[0]), label)), eval_map
+    if augment == "crop_flip":
+        pad = resize_margin // 2
+        crop = keras.layers.RandomCrop(image_size, image_size, seed=seed, dtype="float32")
+
+        def crop_flip(image, label):
+            x = eval_map(image, label)[0]
+            x = tf.pad(x, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+            return flip(crop(x)), label
+
+        return crop_flip, eval_map
+
     def train_layers(input_size):
         big = input_size + resize_margin
         layers = [keras.layers.Resizing(big, big, dtype="float32"),
-                  keras.layers.RandomCrop(image_size, image_size, seed=seed, dtype="float32"),
-                  keras.layers.RandomFlip("horizontal", seed=seed + 1, dtype="float32")]
+                  keras.layers.RandomCrop(image_size, image_size, seed=seed, dtype="float32"), flip]
         if augment == "strong":
             layers.append(keras.layers.RandAugment(value_range=(0, 1), num_ops=randaugment_ops,
                                                    factor=randaugment_factor, seed=seed + 2, dtype="float32"))

@@ -1,14 +1,15 @@
-"""Image-folder datasets: ROOT/<split>/<class>/*.{jpg,jpeg,png}, optionally extracted from a zip."""
+"""Image-folder datasets: ROOT/<split>/<class>/*.{jpg,jpeg,png}, from a folder or a zip of one."""
 
 import hashlib
 import os
-import zipfile
 
 import numpy as np
 from absl import logging
 
-from tlbkit import registry
+from tlbkit import data, registry
 from tlbkit.data import DataSpec
+from tlbkit.layers import checks
+from tlbkit_tasks.common import sources
 from tlbkit_tasks.vision.augment import make_batch_mix, make_maps
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -18,24 +19,12 @@ class BadImageError(ValueError):
     """A file in an image folder cannot be decoded."""
 
 
-def extract_zip(zip_path, extract_dir=None):
-    """Extracts `zip_path` once into a cache folder; returns that folder."""
-    if not os.path.exists(zip_path):
-        raise FileNotFoundError(f"zip file {zip_path!r} not found.")
-    if extract_dir is None:
-        base = os.environ.get("TLBKIT_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "tlbkit"))
-        extract_dir = os.path.join(base, os.path.splitext(os.path.basename(zip_path))[0])
-    marker = os.path.join(extract_dir, ".extracted")
-    if not os.path.exists(marker):
-        logging.info("extracting %s to %s", zip_path, extract_dir)
-        with zipfile.ZipFile(zip_path) as z:
-            z.extractall(extract_dir)
-        open(marker, "w").close()
-    return extract_dir
+def is_image(name):
+    return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
 def find_split_root(root, split):
-    """ROOT/<split>, also when the zip holds one top folder (cifar10/train/...)."""
+    """ROOT/<split>, also when the folder holds one top folder (cifar10/train/...)."""
     direct = os.path.join(root, split)
     if os.path.isdir(direct):
         return direct
@@ -46,19 +35,27 @@ def find_split_root(root, split):
     raise FileNotFoundError(f"no '{split}' folder under {root!r} (expected ROOT/{split}/<class>/*.jpg).")
 
 
-def list_images(split_root):
-    """(paths, labels, class_names), classes = sorted sub-folders; empty classes are an error."""
-    classes = sorted(d for d in os.listdir(split_root) if os.path.isdir(os.path.join(split_root, d)))
-    if not classes:
+def list_images(split_root, class_names=None):
+    """(paths, labels, class_names) of `split_root/<class>/*.jpg`.
+
+    Without `class_names` the classes are the sorted sub-folders; with them, the sub-folders must be
+    among them and label ids follow their order. An empty class folder is an error.
+    """
+    folders = sorted(d for d in os.listdir(split_root) if os.path.isdir(os.path.join(split_root, d))
+                     and not d.startswith("."))
+    if not folders:
         raise ValueError(f"{split_root!r} has no class folders (expected {split_root}/<class>/*.jpg).")
+    if class_names is None:
+        class_names = folders
+    index = sources.class_index(class_names, folders, split_root)
     paths, labels = [], []
-    for i, name in enumerate(classes):
-        files = sorted(f for f in os.listdir(os.path.join(split_root, name)) if f.lower().endswith(IMAGE_EXTENSIONS))
+    for name in folders:
+        files = sorted(f for f in os.listdir(os.path.join(split_root, name)) if is_image(f))
         if not files:
             raise ValueError(f"class folder {os.path.join(split_root, name)!r} holds no image: remove it or add images.")
         paths += [os.path.join(split_root, name, f) for f in files]
-        labels += [i] * len(files)
-    return paths, np.array(labels, "int32"), classes
+        labels += [index[name]] * len(files)
+    return paths, np.array(labels, "int32"), list(class_names)
 
 
 def load_image(path, size):
@@ -75,17 +72,24 @@ def load_image(path, size):
         raise BadImageError(f"cannot decode image {path!r}: {e}. Remove the file or pass skip_corrupt=True.") from e
 
 
-def load_images(paths, labels, size, skip_corrupt, cache_dir=None):
-    """Decodes all files into one uint8 array (cached as .npy next to the data when possible)."""
+def read_image_files(paths, size):
+    """(N, size, size, 3) uint8 images of user files (tlbkit-predict)."""
+    return np.stack([load_image(p, size) for p in paths])
+
+
+def load_images(paths, labels, size, skip_corrupt, cache=True):
+    """Decodes all files into one uint8 array, cached in `$TLBKIT_CACHE/decoded` (keyed by files and size)."""
     key = hashlib.sha1(("\n".join(paths) + f"|{size}|{skip_corrupt}").encode()).hexdigest()[:16]
-    cache = os.path.join(cache_dir, f".decoded-{key}.npz") if cache_dir else None
-    if cache and os.path.exists(cache):
-        with np.load(cache) as z:
+    path = data.cache_root("decoded", f"images-{key}.npz") if cache else None
+    if path and os.path.exists(path):
+        with np.load(path) as z:
             return z["images"], z["labels"], int(z["skipped"])
+    print(f"tlbkit: decoding {len(paths)} images (once; cached in {os.path.dirname(path)})" if path else
+          f"tlbkit: decoding {len(paths)} images", flush=True)
     images, kept, skipped = [], [], 0
-    for path, label in zip(paths, labels):
+    for file, label in zip(paths, labels):
         try:
-            images.append(load_image(path, size))
+            images.append(load_image(file, size))
             kept.append(label)
         except BadImageError as e:
             if not skip_corrupt:
@@ -95,13 +99,14 @@ def load_images(paths, labels, size, skip_corrupt, cache_dir=None):
     if skipped:
         print(f"tlbkit: skipped {skipped} unreadable image file(s).")
     images, kept = np.stack(images), np.array(kept, "int32")
-    if cache:
+    if path:
         try:
-            tmp = cache + ".tmp.npz"
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = path + ".tmp.npz"
             np.savez(tmp, images=images, labels=kept, skipped=skipped)
-            os.replace(tmp, cache)
+            os.replace(tmp, path)
         except OSError:
-            pass  # read-only data folder: no cache
+            pass  # read-only cache: decode again next time
     return images, kept, skipped
 
 
@@ -119,69 +124,84 @@ def holdout(n, validation_count, validation_fraction, seed):
     return order[: n - validation_count], order[n - validation_count :]
 
 
+def image_source_reader(load_size, skip_corrupt=False):
+    """`read_source(source, class_names, split)` for image tasks (see `DataSpec.read_source`).
+
+    `source` is `tfds:name[:split]`, or a folder or zip holding `<class>/*.jpg` (directly, under
+    `<split>/`, or under one top folder).
+    """
+
+    def read_source(source, class_names, split="test"):
+        import tensorflow as tf
+
+        if sources.is_tfds(source):
+            return sources.tfds_source(source, class_names, split)
+        root = sources.labelled_root(source, class_names, split, "--data")
+        paths, labels, _ = list_images(root, class_names)
+        images, labels, _ = load_images(paths, labels, load_size, skip_corrupt, cache=False)
+        return tf.data.Dataset.from_tensor_slices((images, labels))
+
+    return read_source
+
+
 @registry.DATASETS.register("image_folder")
-def image_folder(root=None, zip_path=None, extract_dir=None, train_split="train", test_split=None, load_size=32,
-                 image_size=32, validation_count=10_000, validation_fraction=None, augment="seed",
-                 resize_margin=20, skip_corrupt=False, max_examples=None, mixup_alpha=0.0, cutmix_factor=0.0,
-                 seed=0):
+def image_folder(path=None, train_split="train", test_split=None, load_size=32, image_size=32,
+                 validation_count=10_000, validation_fraction=None, augment="seed", resize_margin=20,
+                 skip_corrupt=False, max_examples=None, mixup_alpha=0.0, cutmix_factor=0.0, seed=0):
     """Classification images from ROOT/<split>/<class>/*.{jpg,png} (class = sub-folder name).
 
-    The shared CIFAR-10 zip is such a folder once extracted (`zip_path=`). A
-    seeded permutation of the training folder is split into train and the
-    last `validation_count` images (validation); `test_split` names an
-    optional separate test folder.
+    `path` is a folder or a zip of one (extracted once into `$TLBKIT_CACHE`), named relative to the data
+    folder (`--data_dir`) or absolute. A seeded permutation of the training folder is split into train
+    and the last `validation_count` images (validation); `test_split` names an optional separate test
+    folder. Images are decoded once (resized to `load_size`) and cached as uint8; nothing is read until
+    training asks for the data, so predicting with a trained run needs no image folder.
 
     Args:
-        root: str. Folder holding `<train_split>/` (or one sub-folder that does).
-        zip_path: str. A zip to extract (once, into `extract_dir` or
-            `~/.cache/tlbkit/`) and use as `root`.
-        extract_dir: str. Where to extract `zip_path`.
+        path: str. Folder holding `<train_split>/` (or one sub-folder that does), or a zip of it.
         train_split: str. Training sub-folder. Defaults to `"train"`.
         test_split: str or None. Test sub-folder.
         load_size: int. Images are decoded (and resized if needed) to this side.
         image_size: int. Model input side (after augmentation / resizing).
         validation_count: int. Images held out from the training folder.
         validation_fraction: float or None. Overrides `validation_count`.
-        augment: str. `"none"`, `"seed"` or `"strong"` (see augment.py).
-        resize_margin: int. Resize margin before the random crop (seed: 20).
+        augment: str. `"none"`, `"flip"`, `"crop_flip"`, `"seed"` or `"strong"` (see augment.py).
+        resize_margin: int. Margin of the random crop (`"seed"`: resize up by it; `"crop_flip"`: pad by half).
         skip_corrupt: bool. Skip (and count) undecodable files instead of failing.
-        max_examples: int or None. Use only the first N files of a seeded
-            shuffle (quick runs).
+        max_examples: int or None. Use only N files of a seeded shuffle (quick runs).
         mixup_alpha: float. MixUp on training batches (0 = off).
         cutmix_factor: float. CutMix on training batches (0 = off).
         seed: int. Split and augmentation seed.
     """
     import tensorflow as tf
 
-    if root is None and zip_path is None:
-        raise ValueError("image_folder needs `root` (a folder) or `zip_path` (a zip of one).")
-    if zip_path is not None:
-        root = extract_zip(zip_path, extract_dir)
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"image folder {root!r} not found.")
-    split_root = find_split_root(root, train_split)
-    paths, labels, classes = list_images(split_root)
-    if max_examples is not None and max_examples < len(paths):
-        pick = np.sort(np.random.default_rng(seed + 7).permutation(len(paths))[:max_examples])
-        paths, labels = [paths[i] for i in pick], labels[pick]
-    images, labels, _ = load_images(paths, labels, load_size, skip_corrupt, cache_dir=split_root)
-    train_idx, val_idx = holdout(len(images), validation_count, validation_fraction, seed)
-    test = None
-    if test_split is not None:
-        test_paths, test_labels, test_classes = list_images(find_split_root(root, test_split))
-        if test_classes != classes:
-            raise ValueError(f"test classes {test_classes} differ from train classes {classes}.")
-        test_images, test_labels, _ = load_images(test_paths, test_labels, load_size, skip_corrupt)
-        test = tf.data.Dataset.from_tensor_slices((test_images, test_labels))
+    if path is None:
+        raise ValueError("datasets.image_folder needs `path`: a folder of <split>/<class>/*.jpg, or a zip of one.")
+    checks.positive_int("load_size", load_size)
+    checks.positive_int("image_size", image_size)
     train_map, eval_map = make_maps(image_size, augment, resize_margin=resize_margin, seed=seed)
 
-    def read_inputs(files):
-        return np.stack([load_image(f, load_size) for f in files])
+    def loader():
+        root = data.folder_or_zip(path, "datasets.image_folder.path")
+        paths, labels, classes = list_images(find_split_root(root, train_split))
+        if max_examples is not None and max_examples < len(paths):
+            pick = np.sort(np.random.default_rng(seed + 7).permutation(len(paths))[:max_examples])
+            paths, labels = [paths[i] for i in pick], labels[pick]
+        images, labels, _ = load_images(paths, labels, load_size, skip_corrupt)
+        train_idx, val_idx = holdout(len(images), validation_count, validation_fraction, seed)
+        test = None
+        if test_split is not None:
+            test_paths, test_labels, _ = list_images(find_split_root(root, test_split), classes)
+            test_images, test_labels, _ = load_images(test_paths, test_labels, load_size, skip_corrupt)
+            test = tf.data.Dataset.from_tensor_slices((test_images, test_labels))
 
-    def split(idx):
-        return tf.data.Dataset.from_tensor_slices((images[idx], labels[idx])) if len(idx) else None
+        def split(idx):
+            return tf.data.Dataset.from_tensor_slices((images[idx], labels[idx])) if len(idx) else None
 
-    return DataSpec(train=split(train_idx), validation=split(val_idx), test=test, num_classes=len(classes),
-                    class_names=classes, train_map=train_map, eval_map=eval_map, read_inputs=read_inputs,
-                    batch_map=make_batch_mix(len(classes), mixup_alpha, cutmix_factor, seed),
-                    num_train_examples=len(train_idx))
+        return {"train": split(train_idx), "validation": split(val_idx), "test": test, "class_names": classes,
+                "num_train_examples": len(train_idx),
+                "batch_map": make_batch_mix(len(classes), mixup_alpha, cutmix_factor, seed),
+                "validation_note": f"{len(val_idx)} images held out of {train_split}/ (seeded shuffle, seed {seed})"}
+
+    return DataSpec(loader=loader, train_map=train_map, eval_map=eval_map,
+                    read_inputs=lambda files: read_image_files(files, load_size),
+                    read_source=image_source_reader(load_size, skip_corrupt))
