@@ -24,7 +24,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tlbkit_tasks  # noqa: E402,F401  (registers the tokenizers for loading a run)
-from tlbkit_tasks.timeseries import SeriesLinearTokenizer, SeriesPatchTokenizer  # noqa: E402
+from tlbkit_tasks.timeseries import SeriesPatchTokenizer  # noqa: E402
 from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder  # noqa: E402
 from tlbkit.models import SequenceClassifier  # noqa: E402
 
@@ -35,7 +35,7 @@ def demo_model(channels=2, num_classes=3, dim=32, patch_length=4, chunk_size=8, 
     model = SequenceClassifier(
         encoder=TLBEncoder(TLBCell(dim=dim, num_heads=2, num_layers=2, r=1, num_latents=4, dropout=0.0), chunk_size),
         head=ClassificationHead(num_classes, pooling="state"),
-        tokenizer=SeriesPatchTokenizer(dim, patch_length, normalize=False, position_period=chunk_size),
+        tokenizer=SeriesPatchTokenizer(dim, patch_length, normalize="none", position_period=chunk_size),
     )
     model(np.zeros((1, chunk_size * patch_length, channels), "float32"))
     return model
@@ -44,12 +44,10 @@ def demo_model(channels=2, num_classes=3, dim=32, patch_length=4, chunk_size=8, 
 def geometry(model):
     """(steps per chunk, channels, positions table size or None if periodic)."""
     tok, chunk = model.tokenizer, model.encoder.chunk_size
-    if isinstance(tok, SeriesPatchTokenizer):
-        if tok.stride != tok.patch_length:
+    if isinstance(tok, SeriesPatchTokenizer):  # SeriesLinearTokenizer too (patches of one step)
+        if tok.step != tok.patch:
             raise ValueError("streaming needs non-overlapping patches (stride == patch_length).")
-        steps, channels = chunk * tok.patch_length, tok.projection.kernel.shape[0] // tok.patch_length
-    elif isinstance(tok, SeriesLinearTokenizer):
-        steps, channels = chunk, tok.projection.kernel.shape[0]
+        steps, channels = chunk * tok.patch, tok.projection.kernel.shape[0] // tok.patch
     else:
         raise ValueError(f"the model's tokenizer is not a series tokenizer: {type(tok).__name__}")
     if tok.position_period is not None and tok.position_period != chunk:
@@ -113,7 +111,13 @@ def stream(model, chunks, num_chunks, print_every=1, class_names=None):
     """Feeds `num_chunks` chunks; prints a prediction every `print_every` chunks; returns the logits list."""
     steps, channels, table = geometry(model)
     tok = model.tokenizer
-    norm = RunningNorm(channels) if tok.normalize else None
+    if tok.normalize == "series":  # whole-series statistics are unknown while streaming: a causal estimate
+        norm = RunningNorm(channels)
+    elif tok.normalize == "dataset":  # the training data's statistics, stored in the tokenizer
+        mean, std = (keras.ops.convert_to_numpy(w) for w in (tok.data_mean, tok.data_std))
+        norm = lambda chunk: ((chunk - mean) / std).astype("float32")  # noqa: E731
+    else:
+        norm = None
     state = model.init_state(1)
     step = make_step(model, steps, channels)
     tokens_per_chunk = model.encoder.chunk_size
@@ -184,8 +188,9 @@ def main():
           f"({args.chunks * steps} steps in all)")
     stream(model, synthetic_chunks(steps, channels, args.seed), args.chunks, args.print_every)
     if args.check:
-        if model.tokenizer.normalize:
-            raise SystemExit("--check needs a tokenizer with normalize=False (whole-series statistics differ).")
+        if model.tokenizer.normalize == "series":
+            raise SystemExit("--check needs a tokenizer without per-series normalisation (whole-series statistics "
+                             "differ).")
         check_against_whole_sequence(model, min(args.chunks, 4), args.seed)
 
 

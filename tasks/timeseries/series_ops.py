@@ -62,13 +62,3 @@ def position_ids(length, offset, period):
     """offset + [0, length), modulo `period` when given."""
     ids = ops.arange(length, dtype="int32") + ops.cast(offset, "int32")
     return ids % period if period else ids
-
-
-def prepare(inputs, max_length, normalize):
-    """Raw series inputs -> (values, mask): split, truncated to `max_length`, optionally normalised."""
-    values, mask = split_series(inputs)
-    values = values[:, :max_length]
-    mask = None if mask is None else mask[:, :max_length]
-    if normalize:
-        values = masked_normalize(values, mask)
-    return values, mask
