@@ -1,98 +1,192 @@
-"""Evaluation and prediction with a finished run's model (behind `tlbkit-eval` / `tlbkit-predict`)."""
+"""Evaluation and prediction with a run's model: the one path behind `metrics.json`, `tlbkit-eval` and
+`tlbkit-predict`.
 
-import dataclasses
+Every evaluation reports accuracy and the plain cross-entropy of the logits (`cross_entropy`: no label
+smoothing, whatever the training loss used) and says which model it scored (`checkpoint`: `last`, the
+model at the end of training, or `best`, the epoch with the best validation accuracy).
+"""
+
 import os
+import re
 
-import gin
-import keras
 import numpy as np
 
 from tlbkit import pipeline
 from tlbkit import run_dir as rd
+from tlbkit import saving
 
-CHECKPOINTS = ("best", "last")
+CHECKPOINTS = ("last", "best")
+LOSS = "cross_entropy"  # the name of the reported loss: plain cross-entropy of the logits
+PRESET_MODEL = "model.keras"  # the one model of an exported run (a preset)
 
 
-def load_run_model(model_dir, checkpoint="best"):
-    """Loads `best.keras` (falling back to `last.keras`) from a run directory."""
+# === The run's pieces ===
+def run_spec():
+    """The run's `DataSpec` from its parsed config (`train.dataset`), not loaded: cheap."""
+    from tlbkit import gin_utils
+
+    return gin_utils.evaluate_binding("train.dataset")
+
+
+def checkpoint_path(model_dir, checkpoint="last"):
+    """The `.keras` file of a run's `last`/`best` model, or of an exported run (`model.keras`).
+
+    Raises:
+        FileNotFoundError: naming what the folder holds instead.
+    """
     if checkpoint not in CHECKPOINTS:
         raise ValueError(f"`checkpoint` must be one of {CHECKPOINTS}. Received: checkpoint={checkpoint!r}")
-    order = [checkpoint] + [c for c in CHECKPOINTS if c != checkpoint]
-    for name in order:
-        path = os.path.join(model_dir, f"{name}.keras")
-        if os.path.exists(path):
-            return keras.saving.load_model(path, compile=False)
-    raise FileNotFoundError(f"{model_dir} holds no best.keras or last.keras: train it first with tlbkit-train.")
+    path = os.path.join(model_dir, f"{checkpoint}.keras")
+    if os.path.exists(path):
+        return path
+    exported = rd.read_json(os.path.join(model_dir, rd.EXPORT_FILE))
+    if exported is not None:
+        if exported.get("checkpoint") != checkpoint:
+            raise FileNotFoundError(
+                f"{model_dir} is an exported run holding only its {exported.get('checkpoint')!r} model; "
+                f"drop --checkpoint={checkpoint}."
+            )
+        return os.path.join(model_dir, PRESET_MODEL)
+    if checkpoint == "best" and os.path.exists(os.path.join(model_dir, "last.keras")):
+        raise FileNotFoundError(
+            f"{model_dir} holds no best.keras: the run had no validation split to select it on. Use --checkpoint=last."
+        )
+    raise FileNotFoundError(f"{model_dir} holds no {checkpoint}.keras: train it first with tlbkit-train.")
 
 
-@gin.configurable("run_dataset")
-def run_dataset(dataset=gin.REQUIRED):
-    """The run's `DataSpec`, as bound in its config (`run_dataset.dataset = %DATASET` in base.gin)."""
-    return dataset
+def load_run_model(model_dir, checkpoint="last"):
+    """A run's model, loaded and checked (every saved weight restored)."""
+    return saving.load_model(checkpoint_path(model_dir, checkpoint))
 
 
-@gin.configurable("evaluate", denylist=["model_dir", "split", "dataset"])
-def evaluate(model_dir, split="validation", dataset=None, batch_size=64, checkpoint="best"):
-    """Accuracy and loss of a run's model on one split; writes `eval_<split>.json`.
+def class_names(model_dir, spec=None):
+    """The run's class names (`classes.json`, written when training starts; else from the dataset)."""
+    saved = rd.read_json(os.path.join(model_dir, rd.CLASSES_FILE))
+    if saved is not None:
+        return list(saved["class_names"])
+    spec = (spec or run_spec()).load()
+    return list(spec.class_names or [str(i) for i in range(spec.num_classes)])
 
-    Args:
-        model_dir: str. Run directory.
-        split: str. `"train"`, `"validation"` or `"test"`.
-        dataset: `DataSpec`; defaults to the run's (`run_dataset()`).
-        batch_size: int. Evaluation batch size.
-        checkpoint: str. `"best"` or `"last"`.
+
+def logits_function(model):
+    """`inputs -> logits` compiled once (TensorFlow graph: evaluation runs the chunk loop as a graph)."""
+    import tensorflow as tf
+
+    return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+
+# === Metrics ===
+def evaluate_model(model, spec, split, batch_size=256, logits_fn=None):
+    """`{"examples", "accuracy", "cross_entropy"}` of `model` on one split of `spec`.
+
+    Raises:
+        ValueError: when `spec` has no such split.
     """
-    dataset = dataset if dataset is not None else run_dataset()
-    ds = pipeline.batched(dataset, split, batch_size, training=False, cache=False)
+    from tlbkit.metrics import accuracy, cross_entropy
+
+    ds = pipeline.batched(spec, split, batch_size, training=False, cache=False)
     if ds is None:
         raise ValueError(f"the dataset has no {split!r} split; use --split=validation or --split=test.")
-    model = load_run_model(model_dir, checkpoint)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    total, correct, loss_sum = 0, 0, 0.0
+    logits_fn = logits_fn or logits_function(model)
+    total, correct, loss_sum = 0, 0.0, 0.0
     for inputs, labels in ds:
-        logits = keras.ops.convert_to_numpy(model(inputs, training=False))
-        labels = np.asarray(labels).reshape(-1)
-        correct += int((logits.argmax(-1) == labels).sum())
-        loss_sum += float(keras.ops.convert_to_numpy(loss_fn(labels, logits))) * len(labels)
-        total += len(labels)
-    metrics = {"split": split, "examples": total, "accuracy": correct / total, "loss": loss_sum / total}
-    rd.atomic_write_json(os.path.join(model_dir, f"eval_{split}.json"), metrics)
-    return metrics
+        logits = logits_fn(inputs)
+        correct += float(np.sum(np.asarray(accuracy(labels, logits))))
+        loss_sum += float(np.sum(np.asarray(cross_entropy(labels, logits))))
+        total += int(np.shape(labels)[0])
+    return {"examples": total, "accuracy": correct / total, LOSS: loss_sum / total}
 
 
-@gin.configurable("predict", denylist=["model_dir", "paths", "dataset"])
-def predict(model_dir, paths, dataset=None, batch_size=64, checkpoint="best"):
-    """Predicted label and probability for each input file.
+def read_labelled(spec, source, names, split="test"):
+    """The spec's evaluation pipeline on a user's labelled data (`DataSpec.read_source`), as its test split."""
+    if spec.read_source is None:
+        raise ValueError("this run's dataset plugin cannot read other labelled data (its DataSpec has no read_source).")
+    return spec.with_test(spec.read_source(source, list(names), split))
+
+
+def evaluate(model_dir, split="validation", source=None, checkpoint="last", batch_size=256, output="auto"):
+    """Scores a run's model on one of its splits, or on other labelled data; writes the result as JSON.
 
     Args:
-        model_dir: str. Run directory.
-        paths: list of str. Files the dataset plugin's `read_inputs` can read.
-        dataset: `DataSpec`; defaults to the run's (`run_dataset()`).
+        model_dir: str. Run directory (or exported run).
+        split: str. `"train"`, `"validation"` or `"test"`; with `source`, the split folder to look for
+            inside it (a folder holding `test/<class>/...`), if any.
+        source: str or None. Other labelled data, read by the run's dataset plugin with the run's class
+            names (a folder, a zip, a `.ts` file, `tfds:name:split`, ...). The training data need not be
+            present.
+        checkpoint: str. `"last"` or `"best"`.
         batch_size: int.
-        checkpoint: str. `"best"` or `"last"`.
+        output: str or None. JSON file to write the result to; `"auto"` is
+            `<model_dir>/eval_<split or data name>_<checkpoint>.json`; None writes nothing.
+
+    Returns:
+        dict: `checkpoint`, `loss` (the name of the loss), `split` or `data`, `examples`, `accuracy`,
+        `cross_entropy`.
+    """
+    spec = run_spec()
+    if source is not None:
+        spec = read_labelled(spec, source, class_names(model_dir, spec), split)
+    model = load_run_model(model_dir, checkpoint)
+    metrics = evaluate_model(model, spec, "test" if source is not None else split, batch_size)
+    where = {"data": os.path.abspath(source)} if source is not None else {"split": split}
+    result = {"checkpoint": checkpoint, "loss": LOSS, **where, **metrics}
+    if output == "auto":
+        name = _slug(os.path.basename(os.path.normpath(source))) if source is not None else split
+        output = os.path.join(model_dir, f"eval_{name}_{checkpoint}.json")
+    if output is not None:
+        rd.atomic_write_json(output, result)
+    return result
+
+
+def _slug(text):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "data"
+
+
+# === Predictions ===
+def read_examples(spec, inputs):
+    """Model inputs for a list of user inputs, each a file path or (for tasks that parse text) raw text."""
+    files = [x for x in inputs if os.path.isfile(x)]
+    raw = [x for x in inputs if not os.path.isfile(x)]
+    if raw and spec.parse_inputs is None:
+        raise FileNotFoundError(f"input file not found: {raw[0]} (this task reads only files)")
+    if files and spec.read_inputs is None:
+        raise ValueError("this dataset plugin cannot read user files (its DataSpec has no read_inputs).")
+    batches = []
+    if files:
+        batches.append((files, spec.read_inputs(files)))
+    if raw:
+        batches.append((raw, spec.parse_inputs(raw)))
+    return batches
+
+
+def predict(model_dir, inputs, checkpoint="last", batch_size=256):
+    """Predicted label and probability for each input, in input order.
+
+    Args:
+        model_dir: str. Run directory (or exported run, e.g. a preset).
+        inputs: list of str. File paths that the run's dataset plugin reads (`read_inputs`) or, for tasks
+            whose plugin parses text (`parse_inputs`), the inputs themselves (a review, a sequence).
+        checkpoint: str. `"last"` or `"best"`.
+        batch_size: int.
 
     Returns:
         A list of dicts: input, label, label_id, probability.
     """
     import tensorflow as tf
 
-    dataset = dataset if dataset is not None else run_dataset()
-
-    if dataset.read_inputs is None:
-        raise ValueError("this dataset plugin cannot read user files (its DataSpec has no read_inputs).")
-    missing = [p for p in paths if not os.path.exists(p)]
-    if missing:
-        raise FileNotFoundError(f"input file not found: {missing[0]}")
-    examples = dataset.read_inputs(list(paths))
-    ds = tf.data.Dataset.from_tensor_slices((examples, np.zeros(len(paths), "int32")))
-    spec = dataclasses.replace(dataset, test=ds)
+    spec = run_spec()
     model = load_run_model(model_dir, checkpoint)
-    probs = []
-    for inputs, _ in pipeline.batched(spec, "test", batch_size, training=False, cache=False):
-        probs.append(keras.ops.convert_to_numpy(keras.ops.softmax(model(inputs, training=False))))
-    probs = np.concatenate(probs)
-    names = dataset.class_names or [str(i) for i in range(dataset.num_classes)]
-    return [
-        {"input": path, "label": names[int(p.argmax())], "label_id": int(p.argmax()), "probability": float(p.max())}
-        for path, p in zip(paths, probs)
-    ]
+    names = class_names(model_dir, spec)
+    logits_fn = logits_function(model)
+    by_input = {}
+    for group, examples in read_examples(spec, list(inputs)):
+        ds = tf.data.Dataset.from_tensor_slices((examples, np.zeros(len(group), "int32")))
+        probs = []
+        for batch, _ in pipeline.batched(spec.with_test(ds), "test", batch_size, training=False, cache=False):
+            logits = np.asarray(logits_fn(batch), "float64")
+            e = np.exp(logits - logits.max(-1, keepdims=True))
+            probs.append(e / e.sum(-1, keepdims=True))
+        for text, p in zip(group, np.concatenate(probs)):
+            by_input[text] = {"input": text, "label": names[int(p.argmax())], "label_id": int(p.argmax()),
+                              "probability": float(p.max())}
+    return [by_input[x] for x in inputs]

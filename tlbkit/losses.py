@@ -1,4 +1,4 @@
-"""Losses on integer labels."""
+"""The training loss: cross-entropy on integer labels or soft targets, with optional label smoothing."""
 
 import keras
 from keras import ops
@@ -11,33 +11,6 @@ def is_soft(y_true, y_pred):
     return len(y_true.shape) == 2 and y_true.shape[-1] is not None and y_true.shape[-1] == y_pred.shape[-1] and (
         y_pred.shape[-1] > 1
     )
-
-
-def accuracy(y_true, y_pred):
-    """Top-1 accuracy for integer labels or soft targets (argmax of the target)."""
-    predicted = ops.argmax(y_pred, axis=-1)
-    if is_soft(y_true, y_pred):
-        labels = ops.argmax(y_true, axis=-1)
-    else:
-        labels = ops.reshape(ops.cast(y_true, "int32"), ops.shape(predicted))
-    return ops.cast(ops.equal(ops.cast(labels, "int32"), ops.cast(predicted, "int32")), "float32")
-
-
-@tlbkit_export("tlbkit.losses.Accuracy")
-class Accuracy(keras.metrics.MeanMetricWrapper):
-    """Accuracy that accepts integer labels or soft (mixed) targets.
-
-    Args:
-        name: str. Defaults to `"accuracy"`.
-        **kwargs: forwarded to `keras.metrics.MeanMetricWrapper`.
-    """
-
-    def __init__(self, name="accuracy", **kwargs):
-        kwargs.pop("fn", None)
-        super().__init__(fn=accuracy, name=name, **kwargs)
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
 
 
 @tlbkit_export("tlbkit.losses.SparseCategoricalCrossentropy")

@@ -1,17 +1,69 @@
-"""Everything a run writes into its --model_dir, written atomically."""
+"""Everything a run writes into its --model_dir, written atomically, and the run directory's states."""
 
 import contextlib
 import csv
 import io
 import json
 import os
+import shutil
 import tempfile
 
 RESUME_FILE = "resume.json"
+CONFIG_FILE = "config.gin"
+METRICS_FILE = "metrics.json"
+CLASSES_FILE = "classes.json"
+EXPORT_FILE = "export.json"  # marks an exported run (a preset): which checkpoint its model.keras is
+
+NEW, RESUME, FINISHED = "new", "resume", "finished"
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be used as asked (unwritable, or holding another run)."""
+
+
+def prepare(model_dir, config_text, overwrite=False):
+    """Checks the run directory before a training run; returns `NEW`, `RESUME` or `FINISHED`.
+
+    - No `config.gin`: a new run (the folder is created).
+    - The same `config.gin`: `FINISHED` when `metrics.json` exists (nothing may be written then: a
+      finished run stays byte-identical), else `RESUME`.
+    - Another `config.gin`: refused unless `overwrite`; but a start that never finished an epoch
+      (it failed before or during its first epoch: no `resume.json`) is replaced without asking.
+    Replacing empties the folder.
+
+    Raises:
+        RunDirError: the folder is not writable, or holds another run and `overwrite` is False.
+    """
+    try:
+        os.makedirs(model_dir, exist_ok=True)
+        probe = os.path.join(model_dir, ".write-test")
+        open(probe, "w").close()
+        os.remove(probe)
+    except OSError as e:
+        raise RunDirError(f"model_dir {model_dir!r} is not writable: {e.strerror}. Choose another --model_dir.") from e
+    saved = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.exists(saved):
+        return NEW
+    with open(saved) as f:
+        same = f.read() == config_text
+    if same:
+        return FINISHED if os.path.exists(os.path.join(model_dir, METRICS_FILE)) else RESUME
+    started = os.path.exists(os.path.join(model_dir, RESUME_FILE))
+    if started and not overwrite:
+        raise RunDirError(
+            f"{model_dir} holds a run with a different gin config (compare {saved}). "
+            "Pass --overwrite to start afresh there, or choose a new --model_dir."
+        )
+    if not started:
+        print(f"tlbkit: {model_dir} holds a start with another config that never finished an epoch; replacing it.")
+    for entry in os.listdir(model_dir):
+        path = os.path.join(model_dir, entry)
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    return NEW
 
 
 @contextlib.contextmanager
-def _atomic_target(path, suffix):
+def atomic_target(path, suffix):
     """Yields a temporary path beside `path`; on success renames it over `path`, else removes it."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=suffix)
     os.close(fd)
@@ -27,7 +79,7 @@ def _atomic_target(path, suffix):
 
 def atomic_write_bytes(path, data):
     """Writes `data` to `path` through a temporary file and a rename: never a truncated file."""
-    with _atomic_target(path, os.path.basename(path)) as tmp:
+    with atomic_target(path, os.path.basename(path)) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
@@ -44,7 +96,7 @@ def atomic_write_json(path, obj):
 
 def atomic_save_model(model, path):
     """`model.save` to a temporary `.keras` file, then rename over `path`."""
-    with _atomic_target(path, ".keras") as tmp:
+    with atomic_target(path, ".keras") as tmp:
         model.save(tmp)
 
 
@@ -59,11 +111,28 @@ def history_csv(rows):
     return out.getvalue()
 
 
+def append_text(path, text):
+    """Appends `text` to a small text file (read, extend, atomic rewrite)."""
+    old = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+    atomic_write_text(path, old + text)
+
+
 def read_json(path, default=None):
+    """The JSON object in `path`; `default` when the file does not exist.
+
+    Raises:
+        ValueError: naming the file when it is not valid JSON.
+    """
     if not os.path.exists(path):
         return default
     with open(path) as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not valid JSON ({e}); delete or repair it.") from e
 
 
 def plot_curves(rows, path):

@@ -48,6 +48,18 @@ class SequenceClassifier(keras.Model):
         outputs = self.encoder(tokens, padding_mask=mask, training=training)
         return self.head(outputs, training=training)
 
+    # === Data-dependent state ===
+    @property
+    def needs_adapt(self):
+        """Whether a part learns state from the training data before training (e.g. a tokenizer's
+        dataset normalisation): then call `adapt` first (`tlbkit-train` does)."""
+        return callable(getattr(self.tokenizer, "adapt", None))
+
+    def adapt(self, dataset):
+        """Lets the tokenizer learn from the (unaugmented) training data: batches of `(inputs, labels)`."""
+        if self.needs_adapt:
+            self.tokenizer.adapt(dataset)
+
     # === Streaming ===
     def init_state(self, batch_size):
         return self.encoder.init_state(batch_size)
@@ -72,6 +84,20 @@ class SequenceClassifier(keras.Model):
             }
         )
         return config
+
+    @classmethod
+    def from_preset(cls, preset):
+        """A trained model from a preset name or an exported run's folder (see `tlbkit.presets`).
+
+        Example:
+        >>> model = SequenceClassifier.from_preset("cifar10_tlb")  # doctest: +SKIP
+        """
+        from tlbkit import presets
+
+        model = presets.load_model(preset)
+        if not isinstance(model, cls):
+            raise TypeError(f"preset {preset!r} holds a {type(model).__name__}, not a {cls.__name__}.")
+        return model
 
     def build_from_config(self, config):
         """Marks the model built when loading restored its parts already.

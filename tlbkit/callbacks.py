@@ -1,0 +1,98 @@
+"""The callback that writes a run directory while `fit` trains."""
+
+import math
+import os
+import time
+
+import keras
+
+from tlbkit import run_dir as rd
+from tlbkit import saving
+
+
+class RunRecorder(keras.callbacks.Callback):
+    """Writes the run directory after each epoch, so a crash never loses more than the epoch under way.
+
+    After each epoch: `last.keras` (model + optimizer; after the first, reloaded once to check that every
+    weight comes back), `best.keras` when the monitored validation metric improved, `resume.json` (epochs done, history, best value, the run's wall time so far),
+    `history.csv` and `curves.png`; all atomic. Also calls `on_first_step` once after the first
+    training step, and stops training on a NaN/Inf loss, keeping the last good epoch.
+
+    The wall time adds up over the segments of a resumed run: each segment counts from `start_time`
+    (its process start, data loading and tracing included) to the end of its last epoch. Each history
+    row holds `time_s`, the run's wall time at the end of that epoch, so validation accuracy can be
+    plotted against wall-clock time.
+
+    Args:
+        model_dir: str. The run directory.
+        resume: dict. The content of `resume.json` (empty for a new run).
+        monitor: str. Metric for `best.keras` (higher is better).
+        write: bool. False on non-chief workers (they save to a scratch folder).
+        on_first_step: callable run once after the first training step, or None.
+        start_time: float. `time.time()` when this segment started.
+    """
+
+    def __init__(self, model_dir, resume, monitor, write, on_first_step=None, start_time=None):
+        super().__init__()
+        self.model_dir = model_dir
+        self.history = list(resume.get("history", []))
+        self.best = resume.get("best")
+        self.best_epoch = resume.get("best_epoch")
+        self.wall_before = float(resume.get("wall_time_s", 0.0))
+        self.monitor = monitor
+        self.write = write
+        self.on_first_step = on_first_step
+        self.start_time = time.time() if start_time is None else start_time
+        self.non_finite = None
+        self._stepped = False
+        self._checked = False
+        self._epoch_start = None
+
+    def wall_time(self):
+        """The run's wall time so far: earlier segments plus this one."""
+        return self.wall_before + (time.time() - self.start_time)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self._stepped:
+            self._stepped = True
+            if self.on_first_step is not None:
+                self.on_first_step()
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.non_finite = (batch, float(loss))
+            self.model.stop_training = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.non_finite is not None:
+            return  # keep the last good checkpoint
+        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        if logs is not None:
+            logs["learning_rate"] = lr  # in place: the TensorBoard callback after this one logs it too
+        row = {"epoch": epoch + 1}
+        row.update({k: float(v) for k, v in (logs or {}).items()})
+        row["learning_rate"] = lr
+        row["epoch_time_s"] = round(time.time() - self._epoch_start, 3)
+        row["time_s"] = round(self.wall_time(), 3)
+        target = self.model_dir if self.write else os.path.join(self.model_dir, ".worker-scratch")
+        os.makedirs(target, exist_ok=True)
+        rd.atomic_save_model(self.model, os.path.join(target, "last.keras"))
+        if not self._checked and self.write:
+            # The first checkpoint must reload whole: better to stop now than after the last epoch.
+            saving.load_model(os.path.join(target, "last.keras"))
+            self._checked = True
+        value = row.get(self.monitor)
+        if value is not None and (self.best is None or value > self.best):
+            self.best, self.best_epoch = value, epoch + 1
+            rd.atomic_save_model(self.model, os.path.join(target, "best.keras"))
+        self.history.append(row)
+        if not self.write:
+            return
+        rd.atomic_write_json(os.path.join(self.model_dir, rd.RESUME_FILE), {
+            "epochs_done": epoch + 1, "history": self.history, "best": self.best, "best_epoch": self.best_epoch,
+            "monitor": self.monitor, "wall_time_s": row["time_s"],
+        })
+        rd.atomic_write_text(os.path.join(self.model_dir, "history.csv"), rd.history_csv(self.history))
+        rd.plot_curves(self.history, os.path.join(self.model_dir, "curves.png"))
