@@ -7,8 +7,7 @@ gin names: `cells.tlb`, `encoders.tlb`, `encoders.transformer`, `encoders.lstm`,
 from tlbkit import registry
 from tlbkit.layers import ClassificationHead, LSTMEncoder, TLBCell, TLBEncoder, TransformerEncoder
 from tlbkit.models import SequenceClassifier
-from tlbkit import evaluate as _evaluate  # noqa: F401  (registers evaluate/predict with gin)
-from tlbkit import train as _train  # noqa: F401  (registers train with gin)
+from tlbkit import train as _train  # noqa: F401  (registers `train` with gin)
 
 registry.CELLS.register("tlb")(TLBCell)
 registry.ENCODERS.register("tlb")(TLBEncoder)

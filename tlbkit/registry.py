@@ -109,7 +109,6 @@ CELLS = Registry("cells")
 ENCODERS = Registry("encoders")
 HEADS = Registry("heads")
 DATASETS = Registry("datasets")
-TASKS = Registry("tasks")
 MODELS = Registry("models")
 
-ALL = {r.kind: r for r in (TOKENIZERS, CELLS, ENCODERS, HEADS, DATASETS, TASKS, MODELS)}
+ALL = {r.kind: r for r in (TOKENIZERS, CELLS, ENCODERS, HEADS, DATASETS, MODELS)}

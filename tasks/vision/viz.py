@@ -11,13 +11,19 @@ keras-io example does), titled with the predicted label. Writes <output_dir>/<im
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from tlbkit.bin import common, run_config
+from tlbkit.bin import cli
 
-flags.DEFINE_string("output_dir", None, "Where to write the PNGs (default: <model_dir>/viz).")
-flags.DEFINE_enum("checkpoint", "best", ["best", "last"], "Which checkpoint of the run.")
 FLAGS = flags.FLAGS
+
+
+def define_flags():
+    cli.define_trained_run_flags()
+    cli.define_flag("Output", flags.DEFINE_string, "output_dir", None,
+                    "Where to write the PNGs. Default: <model_dir>/viz (with --preset: ./viz).")
+    cli.define_gin_flags(files=False, params_help="Gin binding overriding the run's config.gin.")
+    cli.define_device_flags(strategy=False)
 
 
 def attention_maps(model, images):
@@ -66,18 +72,30 @@ def save_figure(image, heat, title, path):
     plt.close(fig)
 
 
-def visualize(model_dir, paths, output_dir, checkpoint="best"):
-    """Writes one PNG per input image; returns the written paths."""
+def visualize(model_dir, paths, output_dir, checkpoint="last"):
+    """Writes one PNG per input image; returns the written paths.
+
+    Raises:
+        ValueError: before anything is written, when the run is not an image task with a TLB encoder.
+    """
     import tensorflow as tf
 
     from tlbkit import evaluate as evaluate_lib
 
-    spec = evaluate_lib.run_dataset()
+    spec = evaluate_lib.run_spec()
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise FileNotFoundError(f"image file not found: {missing[0]}")
+    if spec.read_inputs is None:
+        raise ValueError("tlbkit-viz needs an image task: this run's dataset plugin reads no files.")
+    raw = np.asarray(spec.read_inputs(list(paths)))
+    if raw.ndim != 4:
+        raise ValueError(f"tlbkit-viz needs an image task: this run's inputs have shape {raw.shape}, not "
+                         "(images, height, width, channels).")
     model = evaluate_lib.load_run_model(model_dir, checkpoint)
-    raw = spec.read_inputs(list(paths))
     images = np.stack([spec.eval_map(tf.constant(r), 0)[0].numpy() for r in raw]) if spec.eval_map else raw
     heat, logits = attention_maps(model, images)
-    names = spec.class_names or [str(i) for i in range(logits.shape[-1])]
+    names = evaluate_lib.class_names(model_dir, spec)
     probs = np.exp(logits - logits.max(-1, keepdims=True))
     probs /= probs.sum(-1, keepdims=True)
     os.makedirs(output_dir, exist_ok=True)
@@ -94,18 +112,21 @@ def visualize(model_dir, paths, output_dir, checkpoint="best"):
 
 def main(argv):
     paths = argv[1:]
+    cli.load_plugins()
+    if FLAGS.list_presets:
+        return print(cli.list_presets())
     if not paths:
-        raise common.UsageError("give at least one image file.")
-    common.load_plugins()
-    common.setup_devices()
-    run_config.parse_run_config(FLAGS.model_dir, FLAGS.gin_param)
-    for path in visualize(FLAGS.model_dir, paths, FLAGS.output_dir or os.path.join(FLAGS.model_dir, "viz"),
-                          FLAGS.checkpoint):
+        raise cli.UsageError("give at least one image file.")
+    cli.setup_devices()
+    model_dir = cli.trained_run_dir()
+    output_dir = FLAGS.output_dir or ("viz" if FLAGS.preset else os.path.join(model_dir, "viz"))
+    for path in visualize(model_dir, paths, output_dir, FLAGS.checkpoint):
         print(path)
 
 
 def run():
-    app.run(lambda argv: common.run_main(main, argv))
+    define_flags()
+    cli.run(main, __doc__)
 
 
 if __name__ == "__main__":

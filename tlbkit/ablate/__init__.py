@@ -30,8 +30,8 @@ Sweep values are gin literals: numbers, strings (`'state'`), booleans, `None`,
 macros (`%DIM`) and references (`@encoders.lstm()`).
 """
 
-from tlbkit.ablate.results import collect, markdown, plot, reported_metrics, summarize, write_results
-from tlbkit.ablate.runner import run_sweep, run_trial, trial_status
+from tlbkit.ablate.results import collect, markdown, summarize, write_results
+from tlbkit.ablate.runner import run_sweep, run_trial
 from tlbkit.ablate.sweep import (
     Axis,
     Sweep,
@@ -39,9 +39,7 @@ from tlbkit.ablate.sweep import (
     Trial,
     build_sweep,
     check_sweep,
-    check_value,
     make_trials,
-    merge_axes,
     parse_axis,
     parse_seeds,
     read_sweep_file,
@@ -49,9 +47,8 @@ from tlbkit.ablate.sweep import (
     train_args,
 )
 
+# The public API: build a sweep (from a file and/or axes), check it, run it, tabulate it.
 __all__ = [
-    "Axis", "Sweep", "SweepError", "Trial", "build_sweep", "check_sweep", "check_value", "collect",
-    "make_trials", "markdown", "merge_axes", "parse_axis", "parse_seeds", "plot", "read_sweep_file",
-    "reported_metrics", "run_sweep", "run_trial", "split_values", "summarize", "train_args", "trial_status",
-    "write_results",
+    "Axis", "Sweep", "SweepError", "Trial", "build_sweep", "check_sweep", "collect", "make_trials", "markdown",
+    "read_sweep_file", "run_sweep", "summarize", "write_results",
 ]

@@ -2,29 +2,15 @@
 
 import csv
 import io
-import json
 import math
 import os
 import statistics
 
 from tlbkit.ablate.sweep import Axis, make_trials
+from tlbkit.run_dir import atomic_write_json, read_json
 
 ERROR_FILE = "error.txt"
-FIRST_COLUMNS = ("val_accuracy", "test_accuracy", "val_loss", "test_loss", "params", "wall_time_s")
-
-
-def read_json(path, default=None):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return default
-
-
-def write_json(path, obj):
-    from tlbkit import run_dir
-
-    run_dir.atomic_write_json(path, obj)
+FIRST_COLUMNS = ("val_accuracy", "test_accuracy", "val_cross_entropy", "test_cross_entropy", "params", "wall_time_s")
 
 
 def collect(sweep, root, errors=None):
@@ -52,9 +38,20 @@ def collect(sweep, root, errors=None):
             row.update(status="failed", error=error)
         else:
             row.update(status="ok" if metrics is not None else "pending", error="")
-            row.update(metrics or {})
+            row.update(flat_metrics(metrics or {}))
         rows.append(row)
     return rows
+
+
+def flat_metrics(metrics):
+    """`metrics.json` as one row: nested dicts (the best checkpoint's) as `best_<key>` columns."""
+    row = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            row.update({f"{key}_{k}": v for k, v in value.items() if not isinstance(v, (dict, list))})
+        elif not isinstance(value, list):
+            row[key] = value
+    return row
 
 
 def summarize(sweep, rows, metrics):

@@ -10,8 +10,9 @@ import sys
 import threading
 import time
 
-from tlbkit.ablate.results import ERROR_FILE, collect, read_json, write_json, write_results
-from tlbkit.ablate.sweep import PACKAGE_ROOT, make_trials, train_args
+from tlbkit.ablate.results import ERROR_FILE, collect, write_results
+from tlbkit.run_dir import atomic_write_json, read_json
+from tlbkit.ablate.sweep import make_trials, train_args
 
 TRIAL_FILE = "trial.json"
 
@@ -94,10 +95,9 @@ def run_trial(trial_dir, args, timeout=None, children=None, python=None):
     error_path = os.path.join(trial_dir, ERROR_FILE)
     if os.path.exists(error_path):
         os.remove(error_path)
-    write_json(os.path.join(trial_dir, TRIAL_FILE), {"args": args})
+    atomic_write_json(os.path.join(trial_dir, TRIAL_FILE), {"args": args})
     cmd = [python or sys.executable, "-m", "tlbkit.bin.train", f"--model_dir={trial_dir}"] + list(args)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = os.pathsep.join([PACKAGE_ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     timed_out = False
     with open(os.path.join(trial_dir, "stdout.txt"), "w") as out, open(os.path.join(trial_dir, "stderr.txt"), "w") as err:
@@ -148,7 +148,7 @@ def run_sweep(sweep, root, parallel=1, timeout=None, extra_flags=(), overwrite_s
         raise ValueError(f"`parallel` must be >= 1. Received: parallel={parallel}")
     trials = make_trials(sweep)
     os.makedirs(os.path.join(root, "trials"), exist_ok=True)
-    write_json(os.path.join(root, "sweep.json"), {**dataclasses.asdict(sweep), "command": command})
+    atomic_write_json(os.path.join(root, "sweep.json"), {**dataclasses.asdict(sweep), "command": command})
     todo, errors = [], {}
     for trial in trials:
         args = train_args(sweep, trial, extra_flags)

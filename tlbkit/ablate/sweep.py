@@ -8,9 +8,6 @@ import io
 import os
 import tokenize
 
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds tlbkit/, tasks/
-REPO_GIN = os.path.join(PACKAGE_ROOT, "gin")
-
 
 class SweepError(ValueError):
     """A malformed sweep (axis, value list, sweep file)."""
@@ -178,10 +175,15 @@ def read_sweep_file(path):
     """Reads a sweep file (format in the module docstring) into a `Sweep`.
 
     Args:
-        path: str. The `.sweep` file. Its folder is added to the gin search path.
+        path: str. The `.sweep` file, by path or by name like a gin file (`ablations/carry_state.sweep`
+            finds the shipped one). Its folder is added to the gin search path.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"sweep file {path!r} not found.")
+    from tlbkit import gin_utils
+
+    try:
+        path = gin_utils.resolve(path)
+    except gin_utils.GinConfigError as e:
+        raise FileNotFoundError(str(e).replace("config file", "sweep file", 1)) from None
     base = os.path.dirname(os.path.abspath(path))
     sweep = Sweep(gin_search_paths=[base], title=os.path.splitext(os.path.basename(path))[0])
     statements, pending = [], ""
@@ -327,10 +329,6 @@ def train_args(sweep, trial, extra_flags=()):
     return args + [f"--seed={trial.seed}"] + list(extra_flags)
 
 
-def search_paths(sweep):
-    return [p for p in list(sweep.gin_search_paths) + [os.getcwd(), REPO_GIN] if os.path.isdir(p)]
-
-
 def check_sweep(sweep, build_model=True):
     """Parses every trial's gin config in this process (no training).
 
@@ -342,23 +340,12 @@ def check_sweep(sweep, build_model=True):
     Returns:
         dict `{trial_id: error message}` of the trials that do not parse (empty when all do).
     """
-    import gin
-
     from tlbkit import plugins
 
     plugins.load_all(sweep.plugins)
-    for path in search_paths(sweep):
-        gin.add_config_file_search_path(path)
-    import logging
-
-    errors, root_logger = {}, logging.getLogger()
-    level = root_logger.level
-    root_logger.setLevel(logging.CRITICAL)  # gin logs every search-path miss as an error
-    try:
-        for trial in make_trials(sweep):
-            errors.update(_check_trial(sweep, trial, build_model))
-    finally:
-        root_logger.setLevel(level)
+    errors = {}
+    for trial in make_trials(sweep):
+        errors.update(_check_trial(sweep, trial, build_model))
     return errors
 
 
@@ -366,11 +353,14 @@ def _check_trial(sweep, trial, build_model):
     """`{trial_id: message}` when the trial's gin config does not parse (or its model not build)."""
     import gin
 
+    from tlbkit import gin_utils
+
     gin.clear_config()
     try:
-        gin.parse_config_files_and_bindings(sweep.gin_files, sweep.params + trial.params() + [f"train.seed = {trial.seed}"])
+        gin_utils.parse(sweep.gin_files, sweep.params + trial.params() + [f"train.seed = {trial.seed}"],
+                        sweep.gin_search_paths)
         if build_model:
-            gin.get_bindings("train")["model"](num_classes=2)
+            gin_utils.evaluate_binding("train.model")(num_classes=2)
     except Exception as e:  # noqa: BLE001 -- any failure is this trial's error
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         return {trial.trial_id: f"{type(e).__name__}: {first}"}

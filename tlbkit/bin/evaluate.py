@@ -1,35 +1,58 @@
-r"""tlbkit-eval: evaluates a finished run's model with the run's own config.
+r"""tlbkit-eval: scores a trained model on one of its run's splits, or on other labelled data.
 
-    tlbkit-eval --model_dir=runs/recall [--split=test] [--checkpoint=last]
+    tlbkit-eval --model_dir=runs/recall [--split=test] [--checkpoint=best]
+    tlbkit-eval --model_dir=runs/cifar10 --data=~/cifar10_test           # folder of <class>/*.png
+    tlbkit-eval --model_dir=runs/imdb --data=aclImdb_v1.zip --split=test   # aclImdb: its test/ folder
+    tlbkit-eval --model_dir=runs/gunpoint --data=GunPoint_TEST.ts
+    tlbkit-eval --preset=cifar10_tlb --data=tfds:cifar10:test
 
-Prints one JSON line of metrics and writes <model_dir>/eval_<split>.json.
+--data is read by the run's dataset plugin with the run's class names (docs/usage.md, "Your own data");
+the training data need not be present. Prints one JSON line (accuracy, plain cross-entropy, examples,
+which checkpoint) and writes it to <model_dir>/eval_<split or data name>_<checkpoint>.json (or --output).
 """
 
 import json
 
-from absl import app, flags
+from absl import flags
 
-from tlbkit.bin import common, run_config
+from tlbkit.bin import cli
 
-flags.DEFINE_enum("split", "validation", ["train", "validation", "test"], "Split to evaluate.")
-flags.DEFINE_enum("checkpoint", "best", ["best", "last"], "Which checkpoint of the run.")
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise common.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    common.load_plugins()
-    common.setup_devices()
-    run_config.parse_run_config(FLAGS.model_dir, FLAGS.gin_param)
-    from tlbkit import evaluate as evaluate_lib
+def define_flags():
+    cli.define_trained_run_flags()
+    cli.define_flag("Data", flags.DEFINE_enum, "split", "validation", ["train", "validation", "test"],
+                    "The run's split to score; with --data, the split folder to look for inside it.")
+    cli.define_flag("Data", flags.DEFINE_string, "data", None,
+                    "Other labelled data to score (folder, zip, .ts file, tfds:name:split) instead of a run split.")
+    cli.define_flag("Data", flags.DEFINE_integer, "batch_size", 256, "Evaluation batch size.")
+    cli.define_flag("Output", flags.DEFINE_string, "output", None,
+                    "JSON file for the result. Default: <model_dir>/eval_<split or data name>_<checkpoint>.json; "
+                    "with --preset, none.")
+    cli.define_data_flags()
+    cli.define_gin_flags(files=False, params_help="Gin binding overriding the run's config.gin.")
+    cli.define_device_flags(strategy=False)
 
-    metrics = evaluate_lib.evaluate(FLAGS.model_dir, FLAGS.split, checkpoint=FLAGS.checkpoint)
+
+def main(argv):
+    cli.no_arguments(argv)
+    cli.load_plugins()
+    if FLAGS.list_presets:
+        return print(cli.list_presets())
+    cli.apply_data_dir()
+    cli.setup_devices()
+    model_dir = cli.trained_run_dir()
+    from tlbkit import evaluate
+
+    output = FLAGS.output or (None if FLAGS.preset else "auto")
+    metrics = evaluate.evaluate(model_dir, FLAGS.split, FLAGS.data, FLAGS.checkpoint, FLAGS.batch_size, output)
     print(json.dumps(metrics, sort_keys=True))
 
 
 def run():
-    app.run(lambda argv: common.run_main(main, argv))
+    define_flags()
+    cli.run(main, __doc__)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,34 @@
-r"""tlbkit-predict: predictions of a finished run's model for user files.
+r"""tlbkit-predict: the label a trained model gives each input.
 
-    tlbkit-predict --model_dir=runs/cifar10 cat.jpg dog.png [--output=preds.csv]
+    tlbkit-predict --preset=cifar10_tlb cat.jpg dog.png
+    tlbkit-predict --model_dir=runs/cifar10 cat.jpg [--output=preds.csv|preds.json]
+    tlbkit-predict --model_dir=runs/imdb "A wonderful film." reviews/0001.txt
+    cat reviews.txt | tlbkit-predict --model_dir=runs/imdb -          # one input per line
+    tlbkit-predict --model_dir=runs/recall 3,9,12,9,8,...              # the synthetic task: ids
 
-Reads the files with the run's dataset plugin (images, text files, CSV series...),
-prints a table and optionally writes it as CSV or JSON (by the --output extension).
+An input that is an existing file is read by the run's dataset plugin (images, text files, CSV series,
+...); other arguments, and with `-` each line of standard input, are taken as the input itself, for
+tasks whose plugin parses text (text, ids, series). Each task's input format: docs/usage.md.
 """
 
 import csv
 import json
+import sys
 
-from absl import app, flags
+from absl import flags
 
-from tlbkit.bin import common, run_config
+from tlbkit.bin import cli
 
-flags.DEFINE_string("output", None, "Also write the predictions to this .csv or .json file.")
-flags.DEFINE_enum("checkpoint", "best", ["best", "last"], "Which checkpoint of the run.")
 FLAGS = flags.FLAGS
 COLUMNS = ("input", "label", "label_id", "probability")
+
+
+def define_flags():
+    cli.define_trained_run_flags()
+    cli.define_flag("Output", flags.DEFINE_string, "output", None, "Also write the predictions to this .csv or .json file.")
+    cli.define_data_flags()
+    cli.define_gin_flags(files=False, params_help="Gin binding overriding the run's config.gin.")
+    cli.define_device_flags(strategy=False)
 
 
 def format_table(rows):
@@ -26,37 +38,51 @@ def format_table(rows):
 
 
 def write_output(rows, path):
+    from tlbkit import run_dir
+
     if path.endswith(".json"):
-        with open(path, "w") as f:
-            json.dump(rows, f, indent=2)
-    elif path.endswith(".csv"):
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+        run_dir.atomic_write_json(path, rows)
     else:
-        raise common.UsageError(f"--output must end in .csv or .json. Received: {path}")
+        import io
+
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        run_dir.atomic_write_text(path, text.getvalue())
+
+
+def read_arguments(args):
+    """The inputs: the arguments, with `-` replaced by the non-empty lines of standard input."""
+    inputs = []
+    for arg in args:
+        inputs += [line.rstrip("\r\n") for line in sys.stdin if line.strip()] if arg == "-" else [arg]
+    return inputs
 
 
 def main(argv):
-    paths = argv[1:]
-    if not paths:
-        raise common.UsageError("give at least one input file to predict on.")
     if FLAGS.output and not FLAGS.output.endswith((".csv", ".json")):
-        raise common.UsageError(f"--output must end in .csv or .json. Received: {FLAGS.output}")
-    common.load_plugins()
-    common.setup_devices()
-    run_config.parse_run_config(FLAGS.model_dir, FLAGS.gin_param)
-    from tlbkit import evaluate as evaluate_lib
+        raise cli.UsageError(f"--output must end in .csv or .json. Received: {FLAGS.output}")
+    cli.load_plugins()
+    if FLAGS.list_presets:
+        return print(cli.list_presets())
+    inputs = read_arguments(argv[1:])
+    if not inputs:
+        raise cli.UsageError("give at least one input (a file, the input itself, or - for standard input).")
+    cli.apply_data_dir()
+    cli.setup_devices()
+    model_dir = cli.trained_run_dir()
+    from tlbkit import evaluate
 
-    rows = evaluate_lib.predict(FLAGS.model_dir, list(paths), checkpoint=FLAGS.checkpoint)
+    rows = evaluate.predict(model_dir, inputs, checkpoint=FLAGS.checkpoint)
     print(format_table(rows))
     if FLAGS.output:
         write_output(rows, FLAGS.output)
 
 
 def run():
-    app.run(lambda argv: common.run_main(main, argv))
+    define_flags()
+    cli.run(main, __doc__)
 
 
 if __name__ == "__main__":

@@ -1,91 +1,68 @@
 r"""tlbkit-train: trains the model that gin files describe and writes everything into --model_dir.
 
     tlbkit-train --gin_file=recall_cpu.gin --model_dir=runs/recall [--gin_param='train.epochs = 3']
+    tlbkit-train --gin_file=cifar10_cpu.gin --data_dir=~/data --model_dir=runs/cifar10
+    tlbkit-train --list
 
-Re-running the same command on the same --model_dir resumes after the last finished epoch.
+Rerunning the same command on the same --model_dir resumes after the last finished epoch; a finished run
+is left as it is.
 """
 
-import json
-import os
-import shutil
-import sys
+import time
 
-from absl import app, flags
+START = time.time()  # before the heavy imports: the run's wall time counts from here
 
-from tlbkit.bin import common
+import json  # noqa: E402
+import os  # noqa: E402
 
-flags.DEFINE_boolean("overwrite", False, "Start afresh in a --model_dir that holds a run with another config.")
+from absl import flags  # noqa: E402
+
+from tlbkit.bin import cli  # noqa: E402
+
 FLAGS = flags.FLAGS
 
 
-def prepare_model_dir(model_dir, config_text):
-    """Creates/validates the run directory; returns True when it resumes an earlier run."""
-    try:
-        os.makedirs(model_dir, exist_ok=True)
-        probe = os.path.join(model_dir, ".write-test")
-        open(probe, "w").close()
-        os.remove(probe)
-    except OSError as e:
-        raise common.UsageError(f"model_dir {model_dir!r} is not writable: {e.strerror}. Choose another --model_dir.")
-    saved = os.path.join(model_dir, "config.gin")
-    if os.path.exists(saved):
-        with open(saved) as f:
-            same = f.read() == config_text
-        if not same and not FLAGS.overwrite:
-            raise common.UsageError(
-                f"{model_dir} holds a run with a different gin config (compare {saved}). "
-                "Pass --overwrite to start afresh there, or choose a new --model_dir."
-            )
-        if not same:
-            for entry in os.listdir(model_dir):
-                path = os.path.join(model_dir, entry)
-                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-            return False
-        return True
-    return False
+def define_flags():
+    cli.define_model_dir_flag()
+    cli.define_gin_flags()
+    cli.define_data_flags()
+    cli.define_device_flags()
+    cli.define_flag("Run", flags.DEFINE_integer, "seed", None, "Random seed (overrides train.seed).")
+    cli.define_flag("Run", flags.DEFINE_boolean, "overwrite", False,
+                "Start afresh in a --model_dir that holds a run with another config.")
+    cli.define_flag("Run", flags.DEFINE_boolean, "list", False,
+                "Print the shipped configs and every registered plugin with its parameters, then exit.")
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise common.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    common.load_plugins()
+    cli.no_arguments(argv)
+    cli.load_plugins()
     if FLAGS.list:
-        print(common.list_plugins())
-        return
-    if not FLAGS.model_dir:
-        raise common.UsageError("--model_dir is required (the run directory).")
-    if not FLAGS.gin_file and not FLAGS.gin_param:
-        raise common.UsageError("give at least one --gin_file (e.g. --gin_file=recall_cpu.gin).")
-    common.setup_devices()
-    import gin
+        return print(cli.list_configs_and_plugins())
+    if not FLAGS.model_dir or not (FLAGS.gin_file or FLAGS.gin_param):
+        raise cli.UsageError("give --model_dir and at least one --gin_file (e.g. --gin_file=recall_cpu.gin).")
+    cli.apply_data_dir()
+    strategy, is_chief = cli.setup_devices(strategy=True)
+    from tlbkit import run_dir, train as train_lib
 
-    from tlbkit import run_dir as rd
-    from tlbkit import train as train_lib
-
-    strategy, is_chief = common.make_strategy(FLAGS.strategy)
     params = list(FLAGS.gin_param) + ([f"train.seed = {FLAGS.seed}"] if FLAGS.seed is not None else [])
-    config_text = common.config_header() + common.parse_gin(FLAGS.gin_file, params)
-    if is_chief:  # other workers of a multi-worker run only read the run directory
-        resumed = prepare_model_dir(FLAGS.model_dir, config_text)
-        command = " ".join(map(common.shell_quote, sys.argv)) + "\n"
-        rd.atomic_write_text(os.path.join(FLAGS.model_dir, "command.txt"), command)
-        if not resumed:
-            rd.atomic_write_text(os.path.join(FLAGS.model_dir, "config.gin"), config_text)
-
-    def write_operative_config():
-        if is_chief:
-            text = gin.operative_config_str()
-            rd.atomic_write_text(os.path.join(FLAGS.model_dir, "operative_config.gin"), text)
-            common.write_config_summary(FLAGS.model_dir, text)
-
-    metrics = train_lib.train(
-        model_dir=FLAGS.model_dir, strategy=strategy, is_chief=is_chief, on_first_step=write_operative_config
-    )
+    config = cli.config_header() + cli.parse_gin(FLAGS.gin_file, params)
+    state = run_dir.prepare(FLAGS.model_dir, config, FLAGS.overwrite) if is_chief else run_dir.RESUME
+    if state == run_dir.FINISHED:  # a finished run stays byte-identical
+        print(f"tlbkit: {FLAGS.model_dir} holds a finished run; nothing to do.")
+        return print(json.dumps(run_dir.read_json(os.path.join(FLAGS.model_dir, run_dir.METRICS_FILE)), sort_keys=True))
+    if is_chief:
+        run_dir.append_text(os.path.join(FLAGS.model_dir, "command.txt"), cli.command_line() + "\n")
+        if state == run_dir.NEW:
+            run_dir.atomic_write_text(os.path.join(FLAGS.model_dir, run_dir.CONFIG_FILE), config)
+    metrics = train_lib.train(model_dir=FLAGS.model_dir, strategy=strategy, is_chief=is_chief, start_time=START,
+                              on_first_step=lambda: is_chief and cli.write_operative_config(FLAGS.model_dir))
     print(json.dumps(metrics, sort_keys=True))
 
 
 def run():
-    app.run(lambda argv: common.run_main(main, argv))
+    define_flags()
+    cli.run(main, __doc__)
 
 
 if __name__ == "__main__":
