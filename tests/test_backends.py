@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 
@@ -21,4 +22,8 @@ def test_engine_under_jax():
         timeout=1200,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert " passed" in proc.stdout
+    # Every engine test ran under JAX (test_backend_is_the_one_requested among them), none skipped.
+    collected = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only", "-p", "no:cacheprovider",
+                                os.path.join(here, "test_engine.py")], capture_output=True, text=True, timeout=600)
+    expected = int(re.search(r"(\d+) tests? collected", collected.stdout).group(1))
+    assert f"{expected} passed" in proc.stdout and "skipped" not in proc.stdout, proc.stdout[-1000:]

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from binaries import ROOT, run_binary
+from binaries import ROOT, assert_eval_reproduces_metrics, run_binary
 from tlbkit import registry
 
 
@@ -59,10 +59,34 @@ def test_docs_worked_example_trains_with_plugin_flag(plugin_dir, tmp_path):
                       f"--model_dir={model_dir}", env=env, check=True)
     assert json.loads(proc.stdout.strip().splitlines()[-1])["epochs_completed"] == 1
     assert open(model_dir / "config.gin").read().startswith("import bits_plugin")
+    assert_eval_reproduces_metrics(model_dir, env)  # every weight of the plugin's tokenizer came back
     bits = tmp_path / "x.txt"
     bits.write_text("1011000011110000")
-    proc = run_binary("predict", f"--model_dir={model_dir}", str(bits), env=env, check=True)
-    assert re.search(r"(even|odd)\s+[01]\s+0\.\d+", proc.stdout)
+    proc = run_binary("predict", f"--model_dir={model_dir}", str(bits), "0000111100001111", env=env, check=True)
+    assert len(re.findall(r"(even|odd)\s+[01]\s+[01]\.\d+", proc.stdout)) == 2
+
+
+def test_a_layer_without_build_is_not_silently_reinitialised(tmp_path):
+    """The pattern docs/plugins.md warns about: sub-layers whose weights appear only on the first call.
+    A reload would give fresh weights: training and evaluation fail, naming the layer."""
+    d = tmp_path / "no_build"
+    d.mkdir()
+    blocks = doc_blocks()
+    module = re.sub(r"\n    def build\(self, bits_shape=None\):.*?\n\n", "\n", blocks["bits_plugin.py"], flags=re.S)
+    assert "def build" not in module
+    (d / "bits_plugin.py").write_text(module)
+    (d / "bits.gin").write_text(blocks["bits.gin"])
+    env = {"PYTHONPATH": f"{ROOT}{os.pathsep}{d}"}
+    model_dir = tmp_path / "run"
+    # Training stops after its first checkpoint, which would not reload whole.
+    proc = run_binary("train", "--plugin=bits_plugin", f"--gin_search_path={d}", "--gin_file=bits.gin",
+                      f"--model_dir={model_dir}", "--gin_param=train.epochs = 3", env=env)
+    assert proc.returncode == 2, proc.stdout[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "were not restored" in errors[0] and "bits_tokenizer" in errors[0], proc.stderr
+    assert proc.stdout.count("Epoch ") == 1  # not after the last epoch
+    proc = run_binary("evaluate", f"--model_dir={model_dir}", env=env)  # and no reload of it passes either
+    assert proc.returncode == 2 and "were not restored" in proc.stderr
 
 
 def test_entry_point_discovery(plugin_dir, tmp_path):
@@ -74,3 +98,4 @@ def test_entry_point_discovery(plugin_dir, tmp_path):
     proc = run_binary("train", "--list", env=env, check=True)
     assert "tokenizers.bits(dim=REQUIRED, max_length=REQUIRED)" in proc.stdout
     assert "datasets.bits_parity(" in proc.stdout
+    assert "\ntasks:" not in proc.stdout

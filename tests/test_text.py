@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from binaries import run_binary
+from binaries import assert_eval_reproduces_metrics, run_binary
 from tlbkit_tasks.text import ByteTokenizer, VocabularyTokenizer, imdb_folder, imdb_reviews, listops
 from tlbkit_tasks.text import text_ops
 from tlbkit_tasks.text.listops import OPERATORS, VOCABULARY, generate_listops
@@ -148,9 +148,11 @@ def test_listops_dataset_is_cached_and_deterministic(tmp_path):
     kw = dict(num_train=40, num_validation=8, num_test=0, min_length=5, max_length=64, max_depth=4, max_args=4,
               cache_dir=str(tmp_path))
     spec = listops(**kw)
+    assert not os.listdir(tmp_path)  # nothing generated until the data is asked for
+    spec = spec.load()
     assert spec.num_classes == 10 and spec.test is None and len(os.listdir(tmp_path)) == 2
     first = [(t.numpy(), int(y)) for t, y in spec.train]
-    assert [(t.numpy(), int(y)) for t, y in listops(**kw).train] == first  # read back from the cache
+    assert [(t.numpy(), int(y)) for t, y in listops(**kw).load().train] == first  # read back from the cache
     assert all(evaluate_listops(t.decode()) == y for t, y in first)
 
 
@@ -166,9 +168,9 @@ def make_imdb_folder(root, per_class=3):
     return root / "imdb"
 
 
-def test_imdb_folder_and_zip(tmp_path):
+def test_imdb_folder_and_zip(tmp_path, monkeypatch):
     root = make_imdb_folder(tmp_path / "data")
-    spec = imdb_folder(root=str(root))
+    spec = imdb_folder(path=str(root)).load()
     assert spec.class_names == ["neg", "pos"] and spec.test is None and spec.num_train_examples == 6
     examples = [(t.numpy().decode(), int(y)) for t, y in spec.train]
     assert all(("great" in t) == (y == 1) for t, y in examples) and "✓" in examples[0][0]
@@ -177,14 +179,17 @@ def test_imdb_folder_and_zip(tmp_path):
         for path in root.rglob("*.txt"):
             z.write(path, path.relative_to(tmp_path / "data"))
     cache = tmp_path / "cache"
-    zipped = imdb_folder(zip_path=str(archive), cache_dir=str(cache), max_examples_per_split=2)
+    monkeypatch.setenv("TLBKIT_CACHE", str(cache))
+    zipped = imdb_folder(path=str(archive), max_examples_per_split=2).load()
     assert sorted(int(y) for _, y in zipped.validation) == [0, 1]
-    assert len(os.listdir(cache)) == 1
-    imdb_folder(zip_path=str(archive), cache_dir=str(cache))  # extracted once
-    assert len(os.listdir(cache)) == 1
-    with pytest.raises(FileNotFoundError, match="missing folder"):
-        imdb_folder(root=str(tmp_path))
-    with pytest.raises(ValueError, match="root"):
+    assert len(os.listdir(cache / "extracted")) == 1
+    imdb_folder(path=str(archive)).load()  # extracted once
+    assert len(os.listdir(cache / "extracted")) == 1
+    with pytest.raises(FileNotFoundError, match="no train/pos and train/neg"):
+        imdb_folder(path=str(tmp_path / "cache")).load()
+    with pytest.raises(FileNotFoundError, match="datasets.imdb_folder.path = 'nowhere' not found.*--data_dir"):
+        imdb_folder(path="nowhere").load()
+    with pytest.raises(ValueError, match="needs `path`"):
         imdb_folder()
 
 
@@ -200,32 +205,34 @@ def test_imdb_reviews_calls_tfds(monkeypatch):
 
     monkeypatch.setattr(tfds, "load", fake_load)
     spec = imdb_reviews(validation_percent=10)
+    assert not calls  # TFDS is asked only when the data is needed
+    spec = spec.load()
     assert calls == {"name": "imdb_reviews", "split": ["train[:90%]", "train[90%:]", "test"]}
     assert spec.class_names == ["neg", "pos"] and next(iter(spec.train))[1].dtype == tf.int32
-    imdb_reviews(validation_percent=0)
+    imdb_reviews(validation_percent=0).load()
     assert calls["split"] == ["train", "test"]
 
 
 def test_text_batches_through_the_engine_pipeline(tmp_path):
-    spec = imdb_folder(root=str(make_imdb_folder(tmp_path)))
+    spec = imdb_folder(path=str(make_imdb_folder(tmp_path)))
     texts, labels = next(iter(pipeline.batched(spec, "train", 4, training=True)))
     out = ByteTokenizer(8, max_length=10)(texts)
     assert tuple(out["tokens"].shape) == (4, 10, 8) and labels.shape == (4,)
 
 
 # === Binaries ===
-TINY_MODEL = ["DIM = 16", "CHUNK_SIZE = 8", "cells.tlb.num_heads = 2", "cells.tlb.num_layers = 1", "cells.tlb.r = 1",
-              "train.epochs = 1", "train.steps_per_epoch = 2", "train.batch_size = 8"]
+TINY_MODEL = ["CHUNK_SIZE = 8", "train.epochs = 1", "train.steps_per_epoch = 2", "train.batch_size = 8"]
 
 
 def params(*bindings):
-    return [f"--gin_param={b}" for b in TINY_MODEL + list(bindings)]
+    return ["--gin_file=sizes/tiny.gin"] + [f"--gin_param={b}" for b in TINY_MODEL + list(bindings)]
 
 
 def train_and_predict(gin_file, model_dir, inputs, bindings, env):
     run_binary("train", f"--gin_file={gin_file}", f"--model_dir={model_dir}", *params(*bindings), env=env, check=True)
     metrics = json.load(open(os.path.join(model_dir, "metrics.json")))
     assert metrics["epochs_completed"] == 1 and 0 <= metrics["val_accuracy"] <= 1
+    assert_eval_reproduces_metrics(model_dir, env)
     proc = run_binary("predict", f"--model_dir={model_dir}", *map(str, inputs), env=env, check=True)
     return metrics, proc.stdout
 
@@ -244,18 +251,42 @@ def test_listops_cpu_train_and_predict_text_file(tmp_path):
     assert row[0] == str(expression) and row[1] in [str(d) for d in range(10)]
 
 
-def test_imdb_bytes_cpu_train_and_predict_text_file(tmp_path):
+def test_imdb_bytes_cpu_train_predict_and_score_other_data(tmp_path):
     root = make_imdb_folder(tmp_path / "data", per_class=8)
-    archive = tmp_path / "imdb.zip"
+    archive = tmp_path / "data" / "imdb.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for path in root.rglob("*.txt"):
             z.write(path, path.relative_to(tmp_path / "data"))
     review = tmp_path / "review.txt"
     review.write_text("Wonderful, moving film. Ünïcödé ✓\nSecond line.\n", encoding="utf-8")
-    env = {"TLBKIT_CACHE": str(tmp_path / "cache")}
-    _, out = train_and_predict("imdb_bytes_cpu.gin", tmp_path / "run", [review],
-                               [f"IMDB_ZIP = '{archive}'", "MAX_BYTES = 64"], env)
-    assert out.strip().splitlines()[-1].split()[1] in ("neg", "pos")
+    env = {"TLBKIT_CACHE": str(tmp_path / "cache"), "TLBKIT_DATA_DIR": str(tmp_path / "data")}
+    model_dir = tmp_path / "run"
+    # The shipped config names its zip relative to the data folder: here TLBKIT_DATA_DIR.
+    _, out = train_and_predict("imdb_bytes_cpu.gin", model_dir, [review, "A dull, awful film."],
+                               ["datasets.imdb_folder.path = 'imdb.zip'", "MAX_BYTES = 64"], env)
+    rows = [line.split() for line in out.strip().splitlines()[1:]]
+    assert rows[0][0] == str(review) and rows[1][:4] == ["A", "dull,", "awful", "film."]
+    assert all(row[-3] in ("neg", "pos") for row in rows)
+    proc = run_binary("predict", f"--model_dir={model_dir}", "-", env=env, check=True,
+                      stdin="Great fun.\n\nUtterly dull.\n")
+    assert [line.split()[0] for line in proc.stdout.strip().splitlines()[1:]] == ["Great", "Utterly"]
+    # Score a test-only aclImdb folder with the training data gone.
+    for path in (root, archive):
+        os.rename(path, str(path) + ".gone")
+    test_only = tmp_path / "aclImdb"
+    for label in ("neg", "pos"):
+        (test_only / "test" / label).mkdir(parents=True)
+        for i in range(3):
+            (test_only / "test" / label / f"{i}_1.txt").write_text(f"{label} review {i}")
+    proc = run_binary("evaluate", f"--model_dir={model_dir}", f"--data={test_only}", "--split=test", env=env,
+                      check=True)
+    scored = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert scored["examples"] == 6 and scored["checkpoint"] == "last" and scored["data"] == str(test_only)
+    assert (model_dir / "eval_aclImdb_last.json").exists()
+    (test_only / "test" / "meh").mkdir()
+    (test_only / "test" / "meh" / "0_5.txt").write_text("so-so")
+    proc = run_binary("evaluate", f"--model_dir={model_dir}", f"--data={test_only / 'test'}", env=env)
+    assert proc.returncode == 2 and "['meh']" in proc.stderr and "not among the run's classes" in proc.stderr
 
 
 @pytest.mark.slow
@@ -265,7 +296,7 @@ def test_full_size_text_configs_parse_and_train_tiny(tmp_path):
                *params(*LISTOPS_TINY, "train.warmup_epochs = 0.0"), env=env, check=True)
     root = make_imdb_folder(tmp_path / "data", per_class=8)
     run_binary("train", "--gin_file=imdb_bytes.gin", f"--model_dir={tmp_path / 'imdb'}",
-               *params("MAX_BYTES = 64", "DATASET = @datasets.imdb_folder()", f"datasets.imdb_folder.root = '{root}'",
+               *params("MAX_BYTES = 64", "DATASET = @datasets.imdb_folder()", f"datasets.imdb_folder.path = '{root}'",
                        "train.warmup_epochs = 0.0"), env=env, check=True)
     for name in ("listops", "imdb"):
         assert json.load(open(tmp_path / name / "metrics.json"))["epochs_completed"] == 1

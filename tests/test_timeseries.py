@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from binaries import ROOT, run_binary
+from binaries import assert_eval_reproduces_metrics, ROOT, run_binary
 from tlbkit_tasks.timeseries import SeriesLinearTokenizer, SeriesPatchTokenizer, TSFormatError, parse_ts, ts_files, ucr
 from tlbkit_tasks.timeseries.series_ops import masked_normalize
 from tlbkit_tasks.timeseries.ucr import aeon_data_dir, handle_missing, read_csv_series
@@ -103,39 +103,46 @@ def write_toy_files(tmp_path):
     return train, test
 
 
-def test_ts_files_dataset_pads_batches_and_maps_labels(tmp_path):
+def test_ts_files_dataset_pads_batches_and_maps_labels(tmp_path, capsys):
     train, test = write_toy_files(tmp_path)
     with pytest.raises(ValueError, match="missing values"):
-        ts_files(str(train), str(test))
-    spec = ts_files(str(train), str(test), missing="mask")
+        ts_files(str(train), str(test)).load()
+    spec = ts_files(str(train), str(test), missing="mask", validation_fraction=0.0).load()
+    out = capsys.readouterr().out
+    assert "1 of the 3 series of" in out and "were cut to 4" in out
+    assert spec.validation is None and spec.test is not None  # the test file is never the validation split
     assert spec.class_names == ["walk", "run"] and spec.num_classes == 2
     lengths = [int(x["values"].shape[0]) for x, _ in spec.train]
     assert lengths == [3, 4, 2]
-    inputs, labels = next(iter(pipeline.batched(spec, "validation", 3, training=False)))
-    assert tuple(inputs["values"].shape) == (3, 5, 2)
-    np.testing.assert_array_equal(np_(inputs["mask"]).sum(1), [5, 3, 1])  # row 2: one '?' step masked
+    # Every batch is padded to the longest training series (4 steps): the model's length; the test file's
+    # 5-step series is cut to it, with a message.
+    inputs, labels = next(iter(pipeline.batched(spec, "test", 3, training=False)))
+    assert tuple(inputs["values"].shape) == (3, 4, 2)
+    np.testing.assert_array_equal(np_(inputs["mask"]).sum(1), [4, 3, 1])  # row 2: one '?' step masked
     np.testing.assert_array_equal(np_(labels), [0, 1, 1])
-    held_out = ts_files(str(train), str(test), missing="zero", validation_fraction=0.34)
+    held_out = ts_files(str(train), str(test), missing="zero", validation_fraction=0.34).load()
     assert held_out.num_train_examples == 2 and len(list(held_out.validation)) == 1
+    assert "held out" in held_out.validation_note and "test file is not used" in held_out.validation_note
     bad = tmp_path / "bad_TEST.ts"
     bad.write_text(MULTIVARIATE.replace(":walk\n", ":jump\n").replace("walk run", "walk run jump"))
     with pytest.raises(ValueError, match="jump"):
-        ts_files(str(train), str(bad), missing="zero")
+        ts_files(str(train), str(bad), missing="zero").load()
 
 
 def test_ucr_by_name_from_a_folder_and_helpful_error(tmp_path):
     write_toy_files(tmp_path)
-    spec = ucr("Toy", data_dir=str(tmp_path), missing="interpolate")
+    spec = ucr("Toy", data_dir=str(tmp_path), missing="interpolate").load()
     assert spec.test is not None and spec.class_names == ["walk", "run"]
     with pytest.raises(FileNotFoundError, match="data_dir"):
-        ucr("NoSuchSet", data_dir=str(tmp_path))
+        ucr("NoSuchSet", data_dir=str(tmp_path)).load()
 
 
 @needs_aeon
 def test_ucr_by_name_through_aeon():
-    spec = ucr("ItalyPowerDemand")
-    assert spec.num_train_examples == 67 and spec.class_names == ["1", "2"]
-    assert len(list(spec.test)) == 1029
+    spec = ucr("ItalyPowerDemand").load()
+    assert spec.class_names == ["1", "2"] and len(list(spec.test)) == 1029
+    # 20% of each class held out for validation, stratified and seeded: 67 = 34 + 33 -> 7 + 7 held out.
+    assert spec.num_train_examples == 53 and len(list(spec.validation)) == 14
 
 
 def test_read_csv_series_formats(tmp_path):
@@ -158,7 +165,7 @@ def series(batch=2, length=10, channels=3, seed=0):
 
 
 def test_linear_tokenizer_shapes_masks_truncation_and_univariate():
-    tok = SeriesLinearTokenizer(dim=8, max_length=6)
+    tok = SeriesLinearTokenizer(dim=8, max_length=6)  # an explicit max_length cuts
     mask = np.ones((2, 10), bool)
     mask[1, 4:] = False
     out = tok({"values": series(), "mask": mask})
@@ -166,12 +173,12 @@ def test_linear_tokenizer_shapes_masks_truncation_and_univariate():
     np.testing.assert_array_equal(np_(out["mask"]).sum(1), [6, 4])
     assert np.abs(np_(out["tokens"])[1, 4:]).max() == 0
     uni = SeriesLinearTokenizer(dim=8, max_length=32)(series(channels=1)[..., 0])
-    assert tuple(uni["tokens"].shape) == (2, 10, 8) and uni["mask"] is None
+    assert tuple(uni["tokens"].shape) == (2, 10, 8) and "mask" not in uni
 
 
 def test_patch_tokenizer_patches_and_masks():
     tok = SeriesPatchTokenizer(dim=8, patch_length=4, max_length=64)
-    assert tok(series(length=12))["mask"] is None and tuple(tok(series(length=12))["tokens"].shape) == (2, 3, 8)
+    assert "mask" not in tok(series(length=12)) and tuple(tok(series(length=12))["tokens"].shape) == (2, 3, 8)
     mask = np.ones((2, 10), bool)
     mask[1, 5:] = False
     out = tok({"values": series(), "mask": mask})
@@ -180,6 +187,40 @@ def test_patch_tokenizer_patches_and_masks():
     assert tuple(overlapping(series())["tokens"].shape) == (2, 4, 8)  # starts 0, 2, 4, 6
     with pytest.raises(ValueError, match="patch_length"):
         SeriesPatchTokenizer(dim=8, patch_length=0)
+
+
+def test_patch_length_and_positions_come_from_the_build_length():
+    for length, patch in ((24, 1), (150, 3), (1460, 23)):
+        tok = SeriesPatchTokenizer(dim=8)
+        tok.build((None, length, 2))
+        assert tok.patch == patch and tok.num_patches(length) <= 64
+        assert tuple(tok(series(length=length, channels=2))["tokens"].shape) == (2, tok.num_patches(length), 8)
+    tok = SeriesPatchTokenizer(dim=8)
+    tok(series(length=30))
+    with pytest.raises(ValueError, match="longer than the 30 steps.*max_length"):
+        tok(series(length=31))
+    assert tuple(tok(series(length=20))["tokens"].shape) == (2, 20, 8)  # shorter series are fine
+    with pytest.raises(ValueError, match="without a series length"):
+        SeriesPatchTokenizer(dim=8).build((None, None, 2))
+
+
+def test_dataset_normalisation_keeps_amplitude_and_survives_a_reload(tmp_path):
+    small = series(batch=4, length=12, channels=2, seed=1)
+    data = np.concatenate([small, 10.0 * small])  # same shapes, ten times the amplitude
+    tok = SeriesLinearTokenizer(dim=8, normalize="dataset")
+    mean, std = tok.adapt([(data, np.zeros(len(data)))])
+    np.testing.assert_allclose(mean, data.reshape(-1, 2).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(std, data.reshape(-1, 2).std(0), rtol=1e-4)
+    tokens = np_(tok(data)["tokens"])
+    assert np.abs(tokens[:4] - tokens[4:]).max() > 0.1  # the scale survives
+    per_series = np_(SeriesLinearTokenizer(dim=8, normalize="series")(data)["tokens"])
+    assert np.abs(per_series[:4] - per_series[4:]).max() < 1e-3  # per-series normalisation loses it
+    model = SequenceClassifier(
+        TLBEncoder(TLBCell(dim=8, num_heads=2, num_layers=1, r=1, num_latents=2), chunk_size=4),
+        ClassificationHead(2), tokenizer=tok)
+    expected = np_(model(data))
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(np_(keras.saving.load_model(tmp_path / "m.keras")(data)), expected, atol=1e-5)
 
 
 def test_masked_normalisation_ignores_padding():
@@ -223,7 +264,7 @@ def test_series_model_saves_and_reloads(make, tmp_path):
 
 
 # === Binaries and the streaming example ===
-TINY = ["DIM = 16", "cells.tlb.num_layers = 1", "train.epochs = 1", "train.steps_per_epoch = 2",
+TINY = ["DIM = 16", "NUM_LAYERS = 1", "train.epochs = 1", "train.steps_per_epoch = 2",
         "train.warmup_epochs = 0.0"]
 
 
@@ -283,3 +324,45 @@ def test_variable_length_batches_train_under_tf_function():
     ).padded_batch(2)
     history = model.fit(ds, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def write_ts(path, cases, name="Toy"):
+    """A univariate .ts file of (values, label) cases."""
+    lines = [f"@problemName {name}", "@timeStamps false", "@univariate true", "@equalLength false",
+             "@classLabel true up down", "@data"]
+    lines += [",".join(f"{v:.3f}" for v in values) + f":{label}" for values, label in cases]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def toy_cases(n, seed):
+    rng = np.random.default_rng(seed)
+    cases = []
+    for i in range(n):
+        length = int(rng.integers(20, 40))
+        slope = 1.0 if i % 2 else -1.0
+        cases.append((slope * np.linspace(0, 1, length) + 0.1 * rng.normal(size=length), "up" if i % 2 else "down"))
+    return cases
+
+
+def test_series_run_scores_a_ts_file_and_text_inputs_without_the_training_data(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_ts(data / "Toy_TRAIN.ts", toy_cases(20, 0))
+    write_ts(tmp_path / "Toy_TEST.ts", toy_cases(8, 1))
+    model_dir = tmp_path / "run"
+    run_binary("train", "--gin_file=ucr_gunpoint.gin", f"--data_dir={data}", f"--model_dir={model_dir}",
+               "--gin_param=datasets.ucr.name = 'Toy'", *[f"--gin_param={p}" for p in TINY], check=True)
+    metrics = json.load(open(model_dir / "metrics.json"))
+    assert metrics["val_examples"] == 4 and "test_accuracy" not in metrics  # no test file: no test numbers
+    assert "held out" in metrics["validation_data"]
+    assert_eval_reproduces_metrics(model_dir, {"TLBKIT_DATA_DIR": str(data)})
+    os.rename(data / "Toy_TRAIN.ts", tmp_path / "gone.ts")
+    proc = run_binary("evaluate", f"--model_dir={model_dir}", f"--data={tmp_path / 'Toy_TEST.ts'}", check=True)
+    scored = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert scored["examples"] == 8 and 0 <= scored["accuracy"] <= 1
+    proc = run_binary("predict", f"--model_dir={model_dir}", "0.1,0.2,0.4,0.5,0.7,0.8,0.9,1.0",
+                      "1 0.8 0.5 0.2 0.1 0.0 -0.1", check=True)
+    rows = [line.split() for line in proc.stdout.strip().splitlines()[1:]]
+    assert len(rows) == 2 and all(row[-3] in ("up", "down") for row in rows)
+    proc = run_binary("predict", f"--model_dir={model_dir}", "0.1,zero,0.4")
+    assert proc.returncode == 2 and "not a number in '0.1,zero,0.4'" in proc.stderr

@@ -54,12 +54,34 @@ def test_run_directory_is_complete(finished_run):
     assert proc.stdout.count("Epoch 2/2") == 1
 
 
-def test_rerun_of_finished_run_trains_nothing(finished_run):
+def tree_digest(folder):
+    """{relative path: sha1} of every file below `folder`."""
+    import hashlib
+
+    return {os.path.relpath(os.path.join(d, f), folder): hashlib.sha1(open(os.path.join(d, f), "rb").read()).hexdigest()
+            for d, _, files in os.walk(folder) for f in files}
+
+
+def test_rerun_of_finished_run_changes_nothing(finished_run):
     model_dir, _ = finished_run
+    before = tree_digest(model_dir)
     proc = run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}",
                       *tiny_params("train.epochs = 2"), check=True)
-    assert "already finished 2/2 epochs" in proc.stdout
-    assert len(read_history(model_dir)) == 2
+    assert "holds a finished run" in proc.stdout
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == json.load(open(os.path.join(model_dir, "metrics.json")))
+    assert tree_digest(model_dir) == before  # byte-identical: metrics.json, command.txt, checkpoints...
+
+
+def test_start_that_failed_before_training_is_replaced_without_overwrite(tmp_path):
+    model_dir = str(tmp_path / "run")
+    proc = run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}",
+                      *tiny_params("train.epochs = 1", "datasets.long_range_recall.num_train = 0"))
+    assert proc.returncode == 2 and "'train' split is empty" in proc.stderr
+    assert os.path.exists(os.path.join(model_dir, "config.gin"))  # the failed start left its config
+    proc = run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}",
+                      *tiny_params("train.epochs = 1", "train.steps_per_epoch = 1"), check=True)
+    assert "never finished an epoch; replacing it" in proc.stdout
+    assert json.load(open(os.path.join(model_dir, "metrics.json")))["epochs_completed"] == 1
 
 
 def test_eval_and_predict_on_finished_run(finished_run, tmp_path):
@@ -67,7 +89,12 @@ def test_eval_and_predict_on_finished_run(finished_run, tmp_path):
     proc = run_binary("evaluate", f"--model_dir={model_dir}", "--split=test", check=True)
     metrics = json.loads(proc.stdout.strip().splitlines()[-1])
     assert metrics["examples"] == 64 and 0 <= metrics["accuracy"] <= 1
-    assert json.load(open(os.path.join(model_dir, "eval_test.json")))["accuracy"] == metrics["accuracy"]
+    assert metrics["checkpoint"] == "last" and metrics["loss"] == "cross_entropy"
+    assert json.load(open(os.path.join(model_dir, "eval_test_last.json")))["accuracy"] == metrics["accuracy"]
+    # One evaluation path: tlbkit-eval of the last model gives metrics.json's numbers.
+    recorded = json.load(open(os.path.join(model_dir, "metrics.json")))
+    assert metrics["accuracy"] == pytest.approx(recorded["test_accuracy"], abs=1e-6)
+    assert metrics["cross_entropy"] == pytest.approx(recorded["test_cross_entropy"], rel=1e-5)
     seq = tmp_path / "seq.csv"
     seq.write_text(",".join(["2"] + ["5"] * 15))
     out = tmp_path / "preds.csv"
@@ -134,6 +161,12 @@ def test_resume_after_sigkill(tmp_path):
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     # Only the interrupted epoch was redone: the rerun trained 3 - done epochs.
     assert rerun.stdout.count("Epoch ") == 3 - done
+    # The run's wall time adds up both segments: more than all epochs together, growing row by row.
+    metrics = json.load(open(os.path.join(model_dir, "metrics.json")))
+    times = [float(r["time_s"]) for r in rows]
+    assert times == sorted(times) and times[-1] <= metrics["wall_time_s"]
+    assert metrics["wall_time_s"] >= sum(float(r["epoch_time_s"]) for r in rows)
+    assert times[done - 1] < times[done] - float(rows[done]["epoch_time_s"]) + 1e-6  # the second segment's start
     for name in ("last.keras", "best.keras"):  # complete, loadable files (atomic writes)
         import keras
 

@@ -1,12 +1,15 @@
 """Vision plugin: tokenizers, image-folder and TFDS pipelines, CIFAR gin files, attention maps."""
 
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from binaries import run_binary
+from binaries import ROOT, assert_eval_reproduces_metrics, run_binary
 from tlbkit_tasks.vision import ConvStemTokenizer, PatchTokenizer, image_folder, tfds_images
 from tlbkit_tasks.vision.image_folder import BadImageError
 from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
@@ -33,7 +36,7 @@ def folder(tmp_path_factory):
 def test_patch_tokenizer_shapes_and_errors():
     tok = PatchTokenizer(image_size=48, patch_size=4, dim=64)
     out = tok(np.zeros((2, 48, 48, 3), "float32"))
-    assert tuple(out["tokens"].shape) == (2, 144, 64) and out["mask"] is None
+    assert tuple(out["tokens"].shape) == (2, 144, 64) and "mask" not in out
     assert tok.count_params() == 12_480  # the keras-io example's patch embedding
     with pytest.raises(ValueError, match="image_size 50 is not divisible by patch_size 4"):
         PatchTokenizer(image_size=50, patch_size=4, dim=8)
@@ -60,7 +63,8 @@ def test_seed_model_has_the_examples_364810_parameters():
 
 # === Data ===
 def test_image_folder_pipeline(folder):
-    spec = image_folder(root=str(folder), validation_count=4, image_size=32, augment="strong", resize_margin=4)
+    spec = image_folder(path=str(folder), validation_count=4, image_size=32, augment="strong", resize_margin=4)
+    spec = spec.load()
     assert spec.num_classes == 2 and spec.class_names == ["cat", "dog"]
     assert spec.num_train_examples == 8 and int(spec.validation.cardinality()) == 4
     labels = [int(label) for _, label in spec.train]
@@ -72,11 +76,19 @@ def test_image_folder_pipeline(folder):
     assert tuple(image.shape) == (32, 32, 3)
 
 
+@pytest.mark.parametrize("augment", ["flip", "crop_flip", "seed"])
+def test_cheap_augmentations_keep_shape_and_range(folder, augment):
+    spec = image_folder(path=str(folder), validation_count=4, image_size=32, augment=augment, resize_margin=4).load()
+    image, _ = next(iter(spec.train.map(spec.train_map)))
+    assert tuple(image.shape) == (32, 32, 3) and 0.0 <= float(np.min(image)) and float(np.max(image)) <= 1.0
+
+
 def test_mixup_cutmix_batches_give_soft_targets_that_loss_and_accuracy_accept(folder):
     from tlbkit import pipeline
-    from tlbkit.losses import Accuracy, SparseCategoricalCrossentropy
+    from tlbkit.losses import SparseCategoricalCrossentropy
+    from tlbkit.metrics import Accuracy
 
-    spec = image_folder(root=str(folder), validation_count=4, image_size=32, mixup_alpha=0.4, cutmix_factor=1.0)
+    spec = image_folder(path=str(folder), validation_count=4, image_size=32, mixup_alpha=0.4, cutmix_factor=1.0)
     images, targets = next(iter(pipeline.batched(spec, "train", 4, training=True)))
     assert tuple(images.shape) == (4, 32, 32, 3) and tuple(targets.shape) == (4, 2)
     np.testing.assert_allclose(np.sum(targets, axis=-1), 1.0, atol=1e-5)
@@ -95,21 +107,23 @@ def test_mixup_cutmix_batches_give_soft_targets_that_loss_and_accuracy_accept(fo
 def test_image_folder_errors(tmp_path):
     root = make_folder(tmp_path / "bad", per_class=3, corrupt=True)
     with pytest.raises(BadImageError, match="broken.jpg"):
-        image_folder(root=str(root), validation_count=1)
-    spec = image_folder(root=str(root), validation_count=1, skip_corrupt=True)
+        image_folder(path=str(root), validation_count=1).load()
+    spec = image_folder(path=str(root), validation_count=1, skip_corrupt=True).load()
     assert spec.num_train_examples == 5
     os.makedirs(root / "train" / "empty")
     with pytest.raises(ValueError, match="empty.*holds no image"):
-        image_folder(root=str(root), validation_count=1, skip_corrupt=True)
-    with pytest.raises(FileNotFoundError):
-        image_folder(root=str(tmp_path / "nowhere"))
+        image_folder(path=str(root), validation_count=1, skip_corrupt=True).load()
+    with pytest.raises(FileNotFoundError, match="datasets.image_folder.path .* not found .*--data_dir"):
+        image_folder(path=str(tmp_path / "nowhere")).load()
+    with pytest.raises(ValueError, match="needs `path`"):
+        image_folder()
 
 
 def test_tfds_pipeline_on_mock_data():
     import tensorflow_datasets as tfds
 
     with tfds.testing.mock_data(num_examples=20):
-        spec = tfds_images("cifar10", validation_count=5, image_size=48, download=False)
+        spec = tfds_images("cifar10", validation_count=5, image_size=48, download=False).load()
         assert spec.num_classes == 10 and len(spec.class_names) == 10
         image, label = next(iter(spec.train.map(spec.train_map)))
         assert tuple(image.shape) == (48, 48, 3)
@@ -119,8 +133,8 @@ def test_tfds_pipeline_on_mock_data():
 
 # === Binaries with each CIFAR gin file ===
 def tiny_cifar_params(folder, extra=()):
-    params = ["DATASET = @datasets.image_folder()", f"datasets.image_folder.root = '{folder}'",
-              "datasets.image_folder.zip_path = None", "datasets.image_folder.validation_count = 4",
+    params = ["DATASET = @datasets.image_folder()", f"datasets.image_folder.path = '{folder}'",
+              "datasets.image_folder.validation_count = 4",
               "datasets.image_folder.load_size = 32", "train.batch_size = 4", "train.epochs = 1",
               "train.steps_per_epoch = 1", *extra]
     return [f"--gin_param={p}" for p in params]
@@ -132,6 +146,7 @@ def seed_cpu_run(folder, tmp_path_factory):
     proc = run_binary("train", "--gin_file=cifar10_seed_cpu.gin", f"--model_dir={model_dir}",
                       *tiny_cifar_params(folder, ["datasets.image_folder.image_size = 32"]), check=True)
     assert '"epochs_completed": 1' in proc.stdout
+    assert_eval_reproduces_metrics(model_dir)
     return model_dir
 
 
@@ -149,11 +164,6 @@ def test_one_train_step_with_each_cifar_gin_file(folder, tmp_path, gin_file):
 
 @pytest.mark.slow
 def test_viz_and_predict_on_seed_cpu_run(folder, seed_cpu_run):
-    import subprocess
-    import sys
-
-    from binaries import ROOT
-
     image = str(folder / "train" / "cat" / "0000.jpg")
     proc = subprocess.run([sys.executable, "-m", "tlbkit_tasks.vision.viz", f"--model_dir={seed_cpu_run}", image],
                           capture_output=True, text=True, cwd=ROOT, timeout=600,
@@ -164,3 +174,38 @@ def test_viz_and_predict_on_seed_cpu_run(folder, seed_cpu_run):
     assert open(out, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     proc = run_binary("predict", f"--model_dir={seed_cpu_run}", image, check=True)
     assert "cat" in proc.stdout or "dog" in proc.stdout
+
+
+def test_cifar_run_scores_other_images_without_the_training_data(tmp_path):
+    data = make_folder(tmp_path / "data" / "mine")
+    holdout = make_folder(tmp_path / "holdout", per_class=2) / "train"  # holdout/train/{cat,dog}/*.jpg
+    model_dir = tmp_path / "run"
+    params = tiny_cifar_params(data, ["datasets.image_folder.image_size = %IMAGE_SIZE",
+                                      "datasets.image_folder.augment = 'crop_flip'"])
+    params = [p.replace(f"path = '{data}'", "path = 'mine'") for p in params]  # relative to --data_dir
+    run_binary("train", "--gin_file=cifar10_cpu.gin", f"--data_dir={tmp_path / 'data'}", f"--model_dir={model_dir}",
+               *params, check=True)
+    assert_eval_reproduces_metrics(model_dir, {"TLBKIT_DATA_DIR": str(tmp_path / "data")})
+    os.rename(data, str(data) + ".gone")  # the training data is not needed any more
+    proc = run_binary("evaluate", f"--model_dir={model_dir}", f"--data={holdout}", check=True)
+    scored = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert scored["examples"] == 4 and 0 <= scored["accuracy"] <= 1 and scored["checkpoint"] == "last"
+    proc = run_binary("predict", f"--model_dir={model_dir}", str(holdout / "cat" / "0000.jpg"), check=True)
+    assert proc.stdout.strip().splitlines()[-1].split()[1] in ("cat", "dog")
+    proc = run_binary("train", "--gin_file=cifar10_cpu.gin", f"--model_dir={tmp_path / 'other'}", *params)
+    assert proc.returncode == 2 and "datasets.image_folder.path = 'mine' not found" in proc.stderr
+    assert "--data_dir" in proc.stderr
+
+
+def test_viz_on_a_non_image_run_fails_before_writing(tmp_path):
+    from binaries import tiny_params
+
+    model_dir = tmp_path / "recall"
+    run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}",
+               *tiny_params("train.epochs = 1", "train.steps_per_epoch = 1"), check=True)
+    ids = tmp_path / "ids.txt"
+    ids.write_text(",".join(["1"] * 16))
+    proc = subprocess.run([sys.executable, "-m", "tlbkit_tasks.vision.viz", f"--model_dir={model_dir}", str(ids)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 2 and "tlbkit-viz needs an image task" in proc.stderr, proc.stderr[-2000:]
+    assert not (model_dir / "viz").exists()

@@ -1,0 +1,68 @@
+"""Every shipped gin file parses (by name, as a user names it) and builds its model; none names a path of
+this repository's layout."""
+
+import os
+
+import gin
+import pytest
+
+from binaries import ROOT
+from tlbkit import gin_utils
+
+GIN = os.path.join(ROOT, "gin")
+OVERLAYS = ("models/", "sizes/")  # stacked on a task file
+NEEDS_DATA = {  # bindings that would read data while the model is built, replaced by small literals here
+    "imdb.gin": ["tokenizers.vocabulary.vocabulary = ['good', 'bad']"],
+    "imdb_cpu.gin": ["tokenizers.vocabulary.vocabulary = ['good', 'bad']"],
+}
+
+
+def shipped(suffix=".gin"):
+    return sorted(os.path.relpath(os.path.join(d, f), GIN).replace(os.sep, "/")
+                  for d, _, files in os.walk(GIN) for f in files if f.endswith(suffix))
+
+
+def build(files, params=()):
+    gin.clear_config()
+    try:
+        gin_utils.parse(files, list(params) + ["UCR_NAME = 'GunPoint'"] if any("ucr" in f for f in files) else params)
+        return gin_utils.evaluate_binding("train.model")(num_classes=3)
+    finally:
+        gin.clear_config()
+
+
+@pytest.mark.parametrize("name", [n for n in shipped() if not n.startswith(OVERLAYS) and n != "base.gin"])
+def test_task_config_parses_and_builds_its_model(name):
+    model = build([name], NEEDS_DATA.get(name, []))
+    assert model.head.num_classes == 3 and model.encoder is not None and model.tokenizer is not None
+
+
+@pytest.mark.parametrize("name", [n for n in shipped() if n.startswith(OVERLAYS) and n != "models/tlb.gin"])
+def test_overlay_stacks_on_the_main_job(name):  # models/tlb.gin is the base layer every task includes
+    model = build(["recall_cpu.gin", name])
+    assert model.head.num_classes == 3
+    if name == "models/transformer.gin":
+        assert type(model.encoder).__name__ == "TransformerEncoder"
+    if name == "models/lstm.gin":
+        assert type(model.encoder).__name__ == "LSTMEncoder"
+    if name.startswith("sizes/"):
+        macros = dict(line.split(" = ") for line in open(os.path.join(GIN, name)) if " = " in line)
+        assert model.encoder.cell.dim == int(macros["DIM"])
+
+
+def test_no_shipped_file_names_a_development_path():
+    for name in shipped() + shipped(".sweep"):
+        text = open(os.path.join(GIN, name)).read()
+        assert "../shared" not in text and "/work/" not in text, name
+    for folder in ("tlbkit", "tasks"):
+        for d, _, files in os.walk(os.path.join(ROOT, folder)):
+            for f in files:
+                if f.endswith(".py"):
+                    assert "../shared" not in open(os.path.join(d, f)).read(), os.path.join(d, f)
+
+
+def test_size_files_hold_macros_only():
+    for name in shipped():
+        if name.startswith("sizes/"):
+            lines = [line.strip() for line in open(os.path.join(GIN, name)) if line.strip() and not line.startswith("#")]
+            assert all(line.split(" = ")[0].isupper() for line in lines), name
