@@ -5,6 +5,7 @@ from keras import ops
 
 from tlbkit import registry
 from tlbkit.api_export import tlbkit_export
+from tlbkit.layers import checks
 
 
 @registry.TOKENIZERS.register("embedding")
@@ -24,8 +25,7 @@ class TokenEmbedding(keras.layers.Layer):
     def __init__(self, vocab_size, dim, max_length, pad_id=None, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("vocab_size", vocab_size), ("dim", dim), ("max_length", max_length)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
+            checks.positive_int(name, value)
         self.vocab_size = vocab_size
         self.dim = dim
         self.max_length = max_length
@@ -48,7 +48,7 @@ class TokenEmbedding(keras.layers.Layer):
             )
         x = self.embedding(ids) + self.position(ops.arange(ops.shape(ids)[1]))[None]
         mask = None if self.pad_id is None else ops.not_equal(ids, self.pad_id)
-        return {"tokens": x, "mask": mask}
+        return {"tokens": x} if mask is None else {"tokens": x, "mask": mask}
 
     def get_config(self):
         config = super().get_config()

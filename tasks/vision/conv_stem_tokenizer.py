@@ -41,7 +41,7 @@ class ConvStemTokenizer(keras.layers.Layer):
         training: bool. BatchNorm uses batch statistics when `True`.
 
     Returns:
-        dict: `tokens` (B, (image_size / 2^stages)^2, dim), `mask` None.
+        dict: `tokens` (B, (image_size / 2^stages)^2, dim) (no `mask`: every token is real).
 
     Example:
     >>> tok = ConvStemTokenizer(image_size=32, dim=16, filters=(8,), downsample="stride", norm="batch")
@@ -113,7 +113,7 @@ class ConvStemTokenizer(keras.layers.Layer):
                 x = self.pools[i](x)
         x = ops.reshape(x, (-1, self.num_tokens, self.dim))
         x = self.layernorm(x + self.position(ops.arange(self.num_tokens))[None])
-        return {"tokens": x, "mask": None}
+        return {"tokens": x}
 
     def get_config(self):
         config = super().get_config()

@@ -5,12 +5,12 @@ from keras import ops
 
 from tlbkit import registry
 from tlbkit.api_export import tlbkit_export
+from tlbkit.layers import checks
 
 
 def check_image_size(image_size, patch_size):
-    for name, value in (("image_size", image_size), ("patch_size", patch_size)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
+    checks.positive_int("image_size", image_size)
+    checks.positive_int("patch_size", patch_size)
     if image_size % patch_size:
         raise ValueError(
             f"image_size {image_size} is not divisible by patch_size {patch_size}: choose an image_size that is "
@@ -74,7 +74,7 @@ class PatchTokenizer(keras.layers.Layer):
         x = x + self.position(ops.arange(self.num_patches))[None]
         if self.layernorm is not None:
             x = self.layernorm(x)
-        return {"tokens": x, "mask": None}
+        return {"tokens": x}
 
     def get_config(self):
         config = super().get_config()
