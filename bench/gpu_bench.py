@@ -60,7 +60,8 @@ def throughput(batch, steps):
 def load_cifar(zip_path, max_images):
     import numpy as np
 
-    from tlbkit_tasks.vision.image_folder import extract_zip, find_split_root, holdout, list_images, load_images
+    from tlbkit.data import extract_zip
+    from tlbkit_tasks.vision.image_folder import find_split_root, holdout, list_images, load_images
 
     root = extract_zip(zip_path, os.path.join("/tmp", "tlbkit-cifar"))
     paths, labels, classes = list_images(find_split_root(root, "train"))
