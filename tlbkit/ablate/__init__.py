@@ -31,21 +31,8 @@ macros (`%DIM`) and references (`@encoders.lstm()`).
 """
 
 from tlbkit.ablate.results import collect, markdown, summarize, write_results
-from tlbkit.ablate.runner import run_sweep, run_trial
-from tlbkit.ablate.sweep import (
-    Axis,
-    Sweep,
-    SweepError,
-    Trial,
-    build_sweep,
-    check_sweep,
-    make_trials,
-    parse_axis,
-    parse_seeds,
-    read_sweep_file,
-    split_values,
-    train_args,
-)
+from tlbkit.ablate.runner import run_sweep
+from tlbkit.ablate.sweep import Axis, Sweep, SweepError, Trial, build_sweep, check_sweep, make_trials, read_sweep_file
 
 # The public API: build a sweep (from a file and/or axes), check it, run it, tabulate it.
 __all__ = [

@@ -7,7 +7,7 @@ import os
 import statistics
 
 from tlbkit.ablate.sweep import Axis, make_trials
-from tlbkit.run_dir import atomic_write_json, read_json
+from tlbkit.run_dir import read_json
 
 ERROR_FILE = "error.txt"
 FIRST_COLUMNS = ("val_accuracy", "test_accuracy", "val_cross_entropy", "test_cross_entropy", "params", "wall_time_s")

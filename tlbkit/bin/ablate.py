@@ -67,8 +67,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    cli.run(main, __doc__)
+    cli.run(main, __doc__, define_flags)
 
 
 if __name__ == "__main__":

@@ -263,8 +263,9 @@ def run_main(main_fn, argv):
         sys.exit(2)
 
 
-def run(main_fn, doc):
-    """The console-script entry of a binary whose flags are defined: `--help`, then absl's `app.run`."""
+def run(main_fn, doc, define_flags):
+    """The console-script entry of a binary: defines its flags, answers `--help`, then absl's `app.run`."""
+    define_flags()
     define_output_flags()
     if any(arg in ("-h", "--help", "-?", "--helpshort") for arg in sys.argv[1:]):
         print(help_text(doc))

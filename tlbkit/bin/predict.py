@@ -12,7 +12,6 @@ tasks whose plugin parses text (text, ids, series). Each task's input format: do
 """
 
 import csv
-import json
 import sys
 
 from absl import flags
@@ -81,8 +80,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    cli.run(main, __doc__)
+    cli.run(main, __doc__, define_flags)
 
 
 if __name__ == "__main__":
