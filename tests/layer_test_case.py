@@ -120,3 +120,18 @@ def run_layer_test(make_layer, inputs, call_kwargs=None, symbolic=True, fit=True
     if mask_check is not None:
         mask_check(layer)
     return layer
+
+
+def assert_model_reloads(tokenizer, inputs, path, dim=16):
+    """A small TLB classifier around `tokenizer` survives `save` and tlbkit's checked load with equal outputs."""
+    from tlbkit import saving
+    from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
+    from tlbkit.models import SequenceClassifier
+
+    keras.utils.set_random_seed(0)
+    model = SequenceClassifier(
+        TLBEncoder(TLBCell(dim=dim, num_heads=2, num_layers=2, r=1, num_latents=2), chunk_size=4),
+        ClassificationHead(3), tokenizer=tokenizer)
+    expected = to_numpy(model(inputs))
+    model.save(str(path))
+    np.testing.assert_allclose(to_numpy(saving.load_model(str(path))(inputs)), expected, atol=1e-6)

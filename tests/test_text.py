@@ -10,12 +10,11 @@ import pytest
 import tensorflow as tf
 
 from binaries import assert_eval_reproduces_metrics, run_binary
+from layer_test_case import assert_model_reloads
 from tlbkit_tasks.text import ByteTokenizer, VocabularyTokenizer, imdb_folder, imdb_reviews, listops
 from tlbkit_tasks.text import text_ops
 from tlbkit_tasks.text.listops import OPERATORS, VOCABULARY, generate_listops
 from tlbkit import pipeline
-from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
-from tlbkit.models import SequenceClassifier
 
 
 def np_(x):
@@ -85,18 +84,7 @@ def test_vocabulary_characters_truncation_file_and_errors(tmp_path):
 )
 @pytest.mark.filterwarnings("error:.*build_from_config")  # loading must not try to rebuild by a call
 def test_text_model_saves_and_reloads(make, tmp_path):
-    keras.utils.set_random_seed(0)
-    model = SequenceClassifier(
-        TLBEncoder(TLBCell(dim=16, num_heads=2, num_layers=2, r=1, num_latents=2), chunk_size=4),
-        ClassificationHead(3),
-        tokenizer=make(),
-    )
-    x = tf.constant(["a b c d e f", "", "ü"])
-    expected = np_(model(x))
-    path = str(tmp_path / "m.keras")
-    model.save(path)
-    restored = keras.saving.load_model(path, compile=False)
-    np.testing.assert_allclose(np_(restored(x)), expected, atol=1e-6)
+    assert_model_reloads(make(), tf.constant(["a b c d e f", "", "ü"]), tmp_path / "m.keras")
 
 
 # === ListOps ===

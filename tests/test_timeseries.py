@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from binaries import assert_eval_reproduces_metrics, ROOT, run_binary
+from binaries import ROOT, assert_eval_reproduces_metrics, run_binary
+from layer_test_case import assert_model_reloads
 from tlbkit_tasks.timeseries import SeriesLinearTokenizer, SeriesPatchTokenizer, TSFormatError, parse_ts, ts_files, ucr
 from tlbkit_tasks.timeseries.series_ops import masked_normalize
 from tlbkit_tasks.timeseries.ucr import aeon_data_dir, handle_missing, read_csv_series
@@ -250,17 +251,7 @@ def test_periodic_positions_make_chunk_embedding_equal_whole_embedding():
     "make", [lambda: SeriesLinearTokenizer(16, 64), lambda: SeriesPatchTokenizer(16, 4, max_length=64)]
 )
 def test_series_model_saves_and_reloads(make, tmp_path):
-    keras.utils.set_random_seed(0)
-    model = SequenceClassifier(
-        TLBEncoder(TLBCell(dim=16, num_heads=2, num_layers=2, r=1, num_latents=2), chunk_size=4),
-        ClassificationHead(3),
-        tokenizer=make(),
-    )
-    x = {"values": series(length=18), "mask": np.ones((2, 18), bool)}
-    expected = np_(model(x))
-    path = str(tmp_path / "m.keras")
-    model.save(path)
-    np.testing.assert_allclose(np_(keras.saving.load_model(path, compile=False)(x)), expected, atol=1e-6)
+    assert_model_reloads(make(), {"values": series(length=18), "mask": np.ones((2, 18), bool)}, tmp_path / "m.keras")
 
 
 # === Binaries and the streaming example ===

@@ -25,8 +25,21 @@ def cross_entropy(y_true, y_pred):
     return _plain_cross_entropy(y_true, y_pred)
 
 
+class _MeanOf(keras.metrics.MeanMetricWrapper):
+    """The mean of a per-example function; its config is its name and dtype (the function is fixed)."""
+
+    fn = None
+
+    def __init__(self, name, **kwargs):
+        kwargs.pop("fn", None)
+        super().__init__(fn=type(self).fn, name=name, **kwargs)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
 @tlbkit_export("tlbkit.metrics.Accuracy")
-class Accuracy(keras.metrics.MeanMetricWrapper):
+class Accuracy(_MeanOf):
     """Accuracy that accepts integer labels or soft (mixed) targets.
 
     Args:
@@ -34,16 +47,14 @@ class Accuracy(keras.metrics.MeanMetricWrapper):
         **kwargs: forwarded to `keras.metrics.MeanMetricWrapper`.
     """
 
-    def __init__(self, name="accuracy", **kwargs):
-        kwargs.pop("fn", None)
-        super().__init__(fn=accuracy, name=name, **kwargs)
+    fn = staticmethod(accuracy)
 
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
+    def __init__(self, name="accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
 
 
 @tlbkit_export("tlbkit.metrics.CrossEntropy")
-class CrossEntropy(keras.metrics.MeanMetricWrapper):
+class CrossEntropy(_MeanOf):
     """Mean cross-entropy of logits, without label smoothing, whatever the training loss smooths.
 
     Logged next to the training loss so that the per-epoch `val_cross_entropy` of `history.csv` is the
@@ -54,9 +65,7 @@ class CrossEntropy(keras.metrics.MeanMetricWrapper):
         **kwargs: forwarded to `keras.metrics.MeanMetricWrapper`.
     """
 
-    def __init__(self, name="cross_entropy", **kwargs):
-        kwargs.pop("fn", None)
-        super().__init__(fn=cross_entropy, name=name, **kwargs)
+    fn = staticmethod(cross_entropy)
 
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
+    def __init__(self, name="cross_entropy", **kwargs):
+        super().__init__(name=name, **kwargs)

@@ -63,9 +63,7 @@ class ByteTokenizer(keras.layers.Layer):
 
     def encode(self, inputs):
         """Strings -> (B, T) int32 byte ids (ints are returned as they are)."""
-        if text_ops.is_string(inputs):
-            return text_ops.encode_bytes(inputs, self.max_length, self.truncation)
-        return inputs
+        return text_ops.byte_ids(inputs, self.max_length, self.truncation)
 
     def call(self, inputs):
         return self.embedding(self.encode(inputs))

@@ -59,6 +59,11 @@ def encode_bytes(texts, max_length, truncation="end"):
     return ids[0] if scalar else ids
 
 
+def byte_ids(inputs, max_length, truncation="end"):
+    """Tokenizer inputs -> (B, T) byte ids: strings are encoded (`encode_bytes`), ids pass through."""
+    return encode_bytes(inputs, max_length, truncation) if is_string(inputs) else inputs
+
+
 SPLITS = ("whitespace", "character")
 HTML_TAG = r"<[^>]*>"
 PUNCTUATION = r"[!\"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~]"

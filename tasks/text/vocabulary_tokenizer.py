@@ -20,8 +20,8 @@ def corpus_texts(corpus, max_examples=None):
     (text, label) pairs, or a list of strings."""
     import tensorflow as tf
 
-    if hasattr(corpus, "train") and hasattr(corpus, "num_classes"):
-        corpus = corpus.train
+    if hasattr(corpus, "load") and hasattr(corpus, "train"):  # a DataSpec: its (loaded) training split
+        corpus = corpus.load().train
     if isinstance(corpus, tf.data.Dataset):
         if isinstance(corpus.element_spec, tuple):
             corpus = corpus.map(lambda x, *_: x)
