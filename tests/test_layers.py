@@ -8,7 +8,7 @@ import tensorflow as tf
 from layer_test_case import run_layer_test, to_numpy
 from tlbkit.layers import AttentionBlock, ClassificationHead, LSTMEncoder, TLBCell, TLBEncoder, TransformerEncoder
 from tlbkit_tasks.common import TokenEmbedding
-from tlbkit_tasks.text import ByteTokenizer, VocabularyTokenizer
+from tlbkit_tasks.text import ByteConvTokenizer, ByteTokenizer, VocabularyTokenizer
 from tlbkit_tasks.timeseries import SeriesLinearTokenizer, SeriesPatchTokenizer
 from tlbkit_tasks.vision import ConvStemTokenizer, PatchTokenizer
 
@@ -102,6 +102,15 @@ def test_byte_tokenizer():
     texts = tf.constant(["héllo wörld", "", "ab"])
     layer = run_layer_test(lambda **kw: ByteTokenizer(DIM, max_length=8, **kw), texts)
     np.testing.assert_array_equal(to_numpy(layer(texts)["mask"]).sum(1), [8, 0, 2])
+
+
+def test_byte_conv_tokenizer():
+    texts = tf.constant(["héllo wörld, a longer review", "", "abc"])
+    layer = run_layer_test(lambda **kw: ByteConvTokenizer(DIM, max_length=32, filters=(8,), **kw), texts)
+    out = layer(texts)
+    assert tuple(out["tokens"].shape) == (3, 8, DIM)  # 30 bytes -> ceil(30/2)=15 -> 8 tokens
+    np.testing.assert_array_equal(to_numpy(out["mask"]).sum(1), [8, 0, 1])
+    assert np.abs(to_numpy(out["tokens"])[1]).max() == 0  # an empty text gives only (zeroed) padding
 
 
 def test_vocabulary_tokenizer():
