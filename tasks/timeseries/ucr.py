@@ -10,6 +10,7 @@ from tlbkit import registry
 from tlbkit.data import DataSpec
 
 MISSING = ("error", "mask", "interpolate", "zero")
+AUGMENTS = ("none", "jitter_scale")
 
 
 # === Missing values ===
@@ -80,6 +81,30 @@ def series_split(values, mask, lengths, labels):
 
     ds = tf.data.Dataset.from_tensor_slices((values, mask, lengths, np.asarray(labels, "int32")))
     return ds.map(lambda v, m, n, y: ({"values": v[:n], "mask": m[:n]}, y))
+
+
+# === Augmentation ===
+def make_train_map(augment, seed=0, scale=0.1, noise=0.05):
+    """A per-example training map, or None: `"jitter_scale"` multiplies each channel of a series by
+    exp(N(0, `scale`)) around its mean and adds noise of `noise` times its standard deviation (both
+    computed over the real steps; padding stays zero). Small UCR/UEA training sets overfit without it."""
+    if augment not in AUGMENTS:
+        raise ValueError(f"`augment` must be one of {AUGMENTS}. Received: augment={augment!r}")
+    if augment == "none":
+        return None
+    import tensorflow as tf
+
+    def train_map(inputs, label):
+        values, mask = inputs["values"], inputs["mask"]
+        weight = tf.cast(mask, values.dtype)[:, None]
+        count = tf.maximum(tf.reduce_sum(weight), 1.0)
+        mean = tf.reduce_sum(values * weight, 0, keepdims=True) / count
+        std = tf.sqrt(tf.reduce_sum(tf.square(values - mean) * weight, 0, keepdims=True) / count) + 1e-6
+        factor = tf.exp(tf.random.normal(tf.shape(mean), stddev=scale, seed=seed))
+        jitter = tf.random.normal(tf.shape(values), stddev=noise, seed=seed + 1) * std
+        return {"values": (mean + (values - mean) * factor + jitter) * weight, "mask": mask}, label
+
+    return train_map
 
 
 # === User inputs (tlbkit-predict) and labelled data (tlbkit-eval --data) ===
@@ -215,7 +240,7 @@ def stratified_holdout(labels, fraction, seed):
     return rng.permutation(kept), rng.permutation(held)
 
 
-def series_spec(locate, missing="error", validation_fraction=0.2, seed=0):
+def series_spec(locate, missing="error", validation_fraction=0.2, seed=0, augment="none"):
     """DataSpec from `.ts` files; see `datasets.ts_files`.
 
     Args:
@@ -263,11 +288,13 @@ def series_spec(locate, missing="error", validation_fraction=0.2, seed=0):
                 "padded_shapes": ({"values": [longest, channels], "mask": [longest]}, [])}
 
     read_inputs, parse_inputs, read_source = series_readers(locate, missing)
-    return DataSpec(loader=loader, read_inputs=read_inputs, parse_inputs=parse_inputs, read_source=read_source)
+    return DataSpec(loader=loader, read_inputs=read_inputs, parse_inputs=parse_inputs, read_source=read_source,
+                    train_map=make_train_map(augment, seed))
 
 
 @registry.DATASETS.register("ts_files")
-def ts_files(train_path, test_path=None, validation_path=None, missing="error", validation_fraction=0.2, seed=0):
+def ts_files(train_path, test_path=None, validation_path=None, missing="error", validation_fraction=0.2, seed=0,
+             augment="none"):
     """A classification set from `.ts` files (UCR/UEA format, uni- or multivariate, any lengths).
 
     Inputs are `{"values": (T, C) float32, "mask": (T,) bool}`; batches are padded to their longest
@@ -287,7 +314,8 @@ def ts_files(train_path, test_path=None, validation_path=None, missing="error", 
             `handle_missing`). Defaults to `"error"`.
         validation_fraction: float. Share of each training class held out for validation (seeded);
             0 = no validation split. Defaults to `0.2`.
-        seed: int. Seed of that hold-out.
+        seed: int. Seed of that hold-out and of the augmentation.
+        augment: str. `"none"` or `"jitter_scale"` (see `make_train_map`). Defaults to `"none"`.
     """
     from tlbkit import data
 
@@ -296,7 +324,7 @@ def ts_files(train_path, test_path=None, validation_path=None, missing="error", 
                      for p, key in ((train_path, "train_path"), (test_path, "test_path"),
                                     (validation_path, "validation_path")))
 
-    return series_spec(locate, missing, validation_fraction, seed)
+    return series_spec(locate, missing, validation_fraction, seed, augment)
 
 
 def aeon_data_dir():
@@ -333,7 +361,7 @@ def locate_ts(name, data_dir=None):
 
 
 @registry.DATASETS.register("ucr")
-def ucr(name, data_dir=None, missing="error", validation_fraction=0.2, seed=0):
+def ucr(name, data_dir=None, missing="error", validation_fraction=0.2, seed=0, augment="none"):
     """A UCR/UEA archive set by name, e.g. `"GunPoint"`, `"ItalyPowerDemand"`, `"BasicMotions"`.
 
     Looks for `<name>_TRAIN.ts` / `<name>_TEST.ts` in `data_dir` (directly or in `data_dir/<name>/`) or,
@@ -343,6 +371,6 @@ def ucr(name, data_dir=None, missing="error", validation_fraction=0.2, seed=0):
     Args:
         name: str. Archive name.
         data_dir: str or None. Folder of `.ts` files.
-        missing, validation_fraction, seed: as in `datasets.ts_files`.
+        missing, validation_fraction, seed, augment: as in `datasets.ts_files`.
     """
-    return series_spec(lambda: locate_ts(name, data_dir) + (None,), missing, validation_fraction, seed)
+    return series_spec(lambda: locate_ts(name, data_dir) + (None,), missing, validation_fraction, seed, augment)
