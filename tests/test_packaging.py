@@ -25,3 +25,12 @@ def test_dependencies_are_ranges_and_constraints_pin_them():
         if "platform_machine != 'x86_64'" not in requirement:  # the CPU wheel is tested, not this one
             assert name in pins, f"{name} has no pin in constraints.txt"
     assert "-c constraints.txt" in open(os.path.join(ROOT, ".ci", "run")).read()
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    section = readme.split("## Run the tests", 1)[1]
+    command = re.search(r"```\n(.+?)\n```", section, re.S).group(1).strip()
+    assert command.startswith(".venv/bin/python -m pytest"), command
+    ci_lines = [line.strip() for line in open(os.path.join(ROOT, ".ci", "run"))]
+    assert command in ci_lines, f"README's test command {command!r} is not a line of .ci/run"
