@@ -55,6 +55,7 @@ def main(argv):
     if not FLAGS.root:
         raise cli.UsageError("--root is required (the sweep directory).")
     extra = [f"--{name}={FLAGS[name].value}" for name in ("precision", "strategy") if FLAGS[name].value != "auto"]
+    extra += [f"--cpu_devices={FLAGS.cpu_devices}"] if FLAGS.cpu_devices else []
     try:
         rows = ablate.run_sweep(sweep, FLAGS.root, FLAGS.parallel, FLAGS.timeout, extra, FLAGS.overwrite_stale,
                                 cli.command_line())
