@@ -142,7 +142,13 @@ def model_card(model_dir, output_dir, info, metrics, notes=None):
     scores = metrics.get("best", metrics) if info["checkpoint"] == "best" else metrics
     classes = rd.read_json(os.path.join(model_dir, rd.CLASSES_FILE))["class_names"]
     command_path = os.path.join(model_dir, "command.txt")
-    commands = open(command_path).read().strip() if os.path.exists(command_path) else "(not recorded)"
+    if os.path.exists(command_path):  # one line per start of the run; a resume repeats the command
+        lines = [line for line in open(command_path).read().splitlines() if line.strip()]
+        commands = "\n".join(dict.fromkeys(lines))
+        if len(lines) > 1:
+            commands += f"\n# started {len(lines)} times: {len(lines) - 1} resume(s) from the last checkpoint"
+    else:
+        commands = "(not recorded)"
     config = open(os.path.join(model_dir, rd.CONFIG_FILE)).read()
     dataset = next((line.split("=", 1)[1].strip() for line in config.splitlines() if line.startswith("DATASET")), "?")
     seed = next((line.split("=", 1)[1].strip() for line in config.splitlines() if line.startswith("train.seed")), "0")

@@ -103,7 +103,19 @@ def save_for_inference(model, path):
 
     with tempfile.TemporaryDirectory(prefix="tlbkit-save-") as tmp:
         full = os.path.join(tmp, "model.keras")
-        model.save(full)
+        _save_loaded(model, full)
         inference_model = load_model(full)
     with run_dir.atomic_target(path, ".keras") as target:
-        inference_model.save(target)
+        _save_loaded(inference_model, target)
+
+
+def _save_loaded(model, path):
+    """`model.save(path)`. A subclassed model restored from a file holds all its variables but may not be
+    flagged `built`; Keras then warns that the file "might not contain any weights", which is not true of
+    a model whose load was checked. The warning is kept for a model without variables."""
+    import warnings
+
+    with warnings.catch_warnings():
+        if model.variables:
+            warnings.filterwarnings("ignore", message="You are saving a model that has not yet been built")
+        model.save(path)
