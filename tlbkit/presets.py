@@ -22,6 +22,7 @@ adds its own with an entry point naming a package whose sub-folders are presets:
 import datetime
 import importlib.metadata
 import os
+import re
 import shutil
 
 from tlbkit import run_dir as rd
@@ -127,7 +128,7 @@ def export(model_dir, output_dir, checkpoint="last", notes=None):
     info = {
         "checkpoint": checkpoint,
         "epoch": (metrics.get("best", {}).get("epoch") if checkpoint == "best" else None) or resume.get("epochs_done"),
-        "source": os.path.abspath(model_dir),
+        "source": os.path.basename(os.path.normpath(model_dir)),  # the run's name; no path of this machine
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "params": int(model.count_params()),
     }
@@ -144,6 +145,8 @@ def model_card(model_dir, output_dir, info, metrics, notes=None):
     command_path = os.path.join(model_dir, "command.txt")
     if os.path.exists(command_path):  # one line per start of the run; a resume repeats the command
         lines = [line for line in open(command_path).read().splitlines() if line.strip()]
+        # The data folder is this machine's: the card shows where it goes, not where it was.
+        lines = [re.sub(r"--data_dir=\S+", "--data_dir=DATA", line) for line in lines]
         commands = "\n".join(dict.fromkeys(lines))
         if len(lines) > 1:
             commands += f"\n# started {len(lines)} times: {len(lines) - 1} resume(s) from the last checkpoint"
@@ -184,7 +187,7 @@ def model_card(model_dir, output_dir, info, metrics, notes=None):
 {commands}
 ```
 
-(`config.gin` here is the run's full config; the data location came from `--data_dir` or the bindings.)
+(`config.gin` here is the run's full config; `DATA` stands for the folder the data files were read from.)
 
 ## Use
 
