@@ -137,6 +137,14 @@ def export(model_dir, output_dir, checkpoint="last", notes=None):
     return output_dir
 
 
+def public_command(command):
+    """A recorded command as a model card shows it: no folder of the machine it ran on. The data folder
+    becomes `DATA`, and any other absolute path (a `--model_dir`, a gin file) its last component."""
+    command = re.sub(r"--data_dir=\S+", "--data_dir=DATA", command)
+    return re.sub(r"(?<==)(\s*['\"]?)(/[^\s'\"]*)",
+                  lambda m: m.group(1) + os.path.basename(m.group(2).rstrip("/")), command)
+
+
 def model_card(model_dir, output_dir, info, metrics, notes=None):
     """The README.md of a preset: what it is, how it was trained, how well it does, how to use it."""
     name = os.path.basename(os.path.normpath(output_dir))
@@ -145,8 +153,7 @@ def model_card(model_dir, output_dir, info, metrics, notes=None):
     command_path = os.path.join(model_dir, "command.txt")
     if os.path.exists(command_path):  # one line per start of the run; a resume repeats the command
         lines = [line for line in open(command_path).read().splitlines() if line.strip()]
-        # The data folder is this machine's: the card shows where it goes, not where it was.
-        lines = [re.sub(r"--data_dir=\S+", "--data_dir=DATA", line) for line in lines]
+        lines = [public_command(line) for line in lines]
         commands = "\n".join(dict.fromkeys(lines))
         if len(lines) > 1:
             commands += f"\n# started {len(lines)} times: {len(lines) - 1} resume(s) from the last checkpoint"
