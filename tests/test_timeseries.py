@@ -342,7 +342,8 @@ def test_series_run_scores_a_ts_file_and_text_inputs_without_the_training_data(t
     write_ts(tmp_path / "Toy_TEST.ts", toy_cases(8, 1))
     model_dir = tmp_path / "run"
     run_binary("train", "--gin_file=ucr_gunpoint.gin", f"--data_dir={data}", f"--model_dir={model_dir}",
-               "--gin_param=datasets.ucr.name = 'Toy'", *[f"--gin_param={p}" for p in TINY], check=True)
+               "--gin_param=datasets.ucr.name = 'Toy'", "--gin_param=datasets.ucr.validation_fraction = 0.2",
+               *[f"--gin_param={p}" for p in TINY], check=True)
     metrics = json.load(open(model_dir / "metrics.json"))
     assert metrics["val_examples"] == 4 and "test_accuracy" not in metrics  # no test file: no test numbers
     assert "held out" in metrics["validation_data"]
