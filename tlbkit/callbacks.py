@@ -21,7 +21,7 @@ class RunRecorder(keras.callbacks.Callback):
     The wall time adds up over the segments of a resumed run: each segment counts from `start_time`
     (its process start, data loading and tracing included) to the end of its last epoch. Each history
     row holds `time_s`, the run's wall time at the end of that epoch, so validation accuracy can be
-    plotted against wall-clock time.
+    plotted against wall-clock time, and `steps`, the training steps the epoch ran.
 
     Args:
         model_dir: str. The run directory.
@@ -47,12 +47,14 @@ class RunRecorder(keras.callbacks.Callback):
         self._stepped = False
         self._checked = False
         self._epoch_start = None
+        self._steps = 0
 
     def wall_time(self):
         """The run's wall time so far: earlier segments plus this one."""
         return self.wall_before + (time.time() - self.start_time)
 
     def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
         if not self._stepped:
             self._stepped = True
             if self.on_first_step is not None:
@@ -64,6 +66,7 @@ class RunRecorder(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.time()
+        self._steps = 0
 
     def on_epoch_end(self, epoch, logs=None):
         if self.non_finite is not None:
@@ -75,6 +78,7 @@ class RunRecorder(keras.callbacks.Callback):
         row.update({k: float(v) for k, v in (logs or {}).items()})
         row["learning_rate"] = lr
         row["epoch_time_s"] = round(time.time() - self._epoch_start, 3)
+        row["steps"] = self._steps  # fewer than an epoch's when a time budget stopped it
         row["time_s"] = round(self.wall_time(), 3)
         target = self.model_dir if self.write else os.path.join(self.model_dir, ".worker-scratch")
         os.makedirs(target, exist_ok=True)

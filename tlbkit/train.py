@@ -17,6 +17,7 @@ from tlbkit.callbacks import RunRecorder
 from tlbkit.layers import checks
 from tlbkit.losses import SparseCategoricalCrossentropy
 from tlbkit.metrics import Accuracy, CrossEntropy
+from tlbkit.time_budget import TimeBudget, TimeBudgetCosine
 
 SCHEDULES = ("constant", "cosine")
 
@@ -25,19 +26,21 @@ class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or Inf loss."""
 
 
-def make_optimizer(learning_rate, weight_decay, schedule, warmup_steps, total_steps, clip_norm, min_learning_rate):
-    """AdamW with a constant learning rate, or a linear warmup then a cosine decay to `min_learning_rate`."""
+def make_learning_rate(learning_rate, schedule, warmup_steps, total_steps, min_learning_rate, time_budget=False):
+    """A constant learning rate, or a linear warmup then a cosine decay to `min_learning_rate` over
+    `total_steps` (with `time_budget`, over the time budget: `tlbkit.time_budget.TimeBudgetCosine`)."""
     checks.one_of("schedule", schedule, SCHEDULES)
-    lr = learning_rate
-    if schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=0.0 if warmup_steps else learning_rate,
-            decay_steps=max(total_steps - warmup_steps, 1),
-            alpha=min_learning_rate / learning_rate if learning_rate else 0.0,
-            warmup_target=learning_rate if warmup_steps else None,
-            warmup_steps=warmup_steps,
-        )
-    return keras.optimizers.AdamW(learning_rate=lr, weight_decay=weight_decay, global_clipnorm=clip_norm)
+    if schedule == "constant":
+        return learning_rate
+    if time_budget:
+        return TimeBudgetCosine(learning_rate, min_learning_rate, warmup_steps)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup_steps else learning_rate,
+        decay_steps=max(total_steps - warmup_steps, 1),
+        alpha=min_learning_rate / learning_rate if learning_rate else 0.0,
+        warmup_target=learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
 
 
 @gin.configurable("train", denylist=["model_dir", "strategy", "is_chief", "on_first_step", "start_time"])
@@ -60,6 +63,7 @@ def train(
     monitor="val_accuracy",
     validation_freq=1,
     jit_compile=False,
+    time_budget_min=None,
     seed=0,
     strategy=None,
     is_chief=True,
@@ -91,6 +95,12 @@ def train(
         monitor: str. Validation metric that selects `best.keras` (higher is better).
         validation_freq: int. Validate every N epochs (`metrics.json` always scores the final model).
         jit_compile: bool or "auto". XLA-compile the train step.
+        time_budget_min: float or None. Train for this many minutes of the run's wall time (start-up,
+            data loading and tracing included, summed over resumed segments) instead of a number of
+            epochs: `epochs` becomes an upper bound, the cosine schedule decays over the budget's time
+            rather than over steps, and training stops when the budget is spent, mid-epoch if need be,
+            early enough for that epoch's validation to end in time (`tlbkit.time_budget`).
+            TensorFlow backend only.
         seed: int. Seeds weights, dropout and data order.
         strategy: tf.distribute strategy or None.
         is_chief: bool. Whether this worker writes the run directory.
@@ -105,6 +115,12 @@ def train(
     checks.positive_int("batch_size", batch_size)
     checks.positive_int("epochs", epochs)
     checks.positive_int("validation_freq", validation_freq)
+    if time_budget_min is not None:
+        if not isinstance(time_budget_min, (int, float)) or not time_budget_min > 0:
+            raise ValueError(f"train.time_budget_min must be a positive number of minutes; got {time_budget_min!r}.")
+        if keras.backend.backend() != "tensorflow":
+            raise ValueError(f"train.time_budget_min needs the TensorFlow backend (KERAS_BACKEND is "
+                             f"{keras.backend.backend()!r}): the schedule reads the clock between compiled steps.")
     if steps_per_epoch is not None:
         checks.positive_int("steps_per_epoch", steps_per_epoch)
     finished = rd.read_json(os.path.join(model_dir, rd.METRICS_FILE))
@@ -130,8 +146,9 @@ def train(
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         net = model(num_classes=spec.num_classes)
-        optimizer = make_optimizer(learning_rate, weight_decay, schedule, int(warmup_epochs * steps),
-                                   steps * epochs, clip_norm, min_learning_rate)
+        lr = make_learning_rate(learning_rate, schedule, int(warmup_epochs * steps), steps * epochs, min_learning_rate,
+                                time_budget=time_budget_min is not None)
+        optimizer = keras.optimizers.AdamW(learning_rate=lr, weight_decay=weight_decay, global_clipnorm=clip_norm)
         net.compile(optimizer=optimizer, loss=SparseCategoricalCrossentropy(label_smoothing=label_smoothing),
                     metrics=[Accuracy(), CrossEntropy()], jit_compile=jit_compile)
         example_batch = next(iter(train_ds))
@@ -152,6 +169,13 @@ def train(
     # === Training ===
     recorder = RunRecorder(model_dir, resume, monitor, is_chief, on_first_step, start_time)
     callbacks = [recorder]
+    budget = None
+    if time_budget_min is not None:
+        budget = TimeBudget(60.0 * time_budget_min, recorder.wall_time, lr if isinstance(lr, TimeBudgetCosine) else None)
+        callbacks.insert(0, budget)  # sets the learning rate before RunRecorder sees the epoch end
+        if initial_epoch and budget.spent():
+            print(f"tlbkit: {model_dir} has spent its time budget ({time_budget_min} min); writing its metrics.")
+            epochs = initial_epoch
     if is_chief:
         callbacks.append(
             keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard"), write_graph=False, update_freq="epoch")
@@ -179,6 +203,11 @@ def train(
     # === Final metrics ===
     metrics = final_metrics(net, spec, model_dir, recorder, steps * batch_size, batch_size)
     metrics["replicas"] = strategy.num_replicas_in_sync if strategy is not None else 1
+    if budget is not None:
+        metrics["time_budget_s"] = budget.budget_s
+        metrics["stopped_by"] = "time_budget" if budget.stopped or initial_epoch >= epochs else "epochs"
+        if budget.stopped:
+            metrics["last_epoch_steps"] = f"{budget.steps_in_epoch}/{steps}"
     if is_chief:
         rd.atomic_write_json(os.path.join(model_dir, rd.METRICS_FILE), metrics)
     return metrics
@@ -194,12 +223,14 @@ def final_metrics(net, spec, model_dir, recorder, examples_per_epoch, batch_size
     `tlbkit-eval`), the same for the best model under `"best"`, and the run's size and wall time."""
     history = recorder.history
     epoch_seconds = sum(r.get("epoch_time_s", 0.0) for r in history)
+    # Rows written before `steps` was recorded count as whole epochs.
+    examples = sum(r["steps"] * batch_size if "steps" in r else examples_per_epoch for r in history)
     metrics = {
         "params": int(net.count_params()),
         "epochs_completed": len(history),
         "checkpoint": "last",
         "loss": evaluate_lib.LOSS,
-        "train_examples_per_s": round(len(history) * examples_per_epoch / epoch_seconds, 2) if epoch_seconds else None,
+        "train_examples_per_s": round(examples / epoch_seconds, 2) if epoch_seconds else None,
     }
     if spec.validation_note:
         metrics["validation_data"] = spec.validation_note
