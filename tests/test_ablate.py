@@ -1,4 +1,4 @@
-"""tlbkit-ablate: sweep parsing, a tiny 2x2x2 sweep end to end, resume, a failing trial,
+"""tlbkit-ablate: sweep parsing, a tiny 2x1x2 sweep end to end, resume, a failing trial,
 aggregation against the per-trial metrics.json, and a parse check of every shipped sweep file."""
 
 import csv
@@ -31,7 +31,7 @@ TINY = [
     "datasets.long_range_recall.num_validation = 64",
     "datasets.long_range_recall.num_test = 64",
 ]
-AXES = ["cells.tlb.num_latents=[2, 4]", "encoders.tlb.chunk_size=[4, 8]"]
+AXES = ["cells.tlb.num_latents=[2, 4]", "encoders.tlb.chunk_size=[8]"]  # a one-value axis is still a column
 RESUMED = "num_latents=4,chunk_size=8,seed=1"
 
 
@@ -194,20 +194,20 @@ def test_a_hanging_trial_is_killed(tmp_path):
 
 
 def test_sweep_runs_every_trial(first_sweep):
-    assert len(first_sweep["trials"]) == 8
-    assert "8 trials: 0 finished, 8 to run, 2 at a time." in first_sweep["proc"].stdout
+    assert len(first_sweep["trials"]) == 4
+    assert "4 trials: 0 finished, 4 to run, 2 at a time." in first_sweep["proc"].stdout
     trial_dir = os.path.join(first_sweep["root"], "trials", "num_latents=4,chunk_size=8,seed=1")
     operative = open(os.path.join(trial_dir, "operative_config.gin")).read()
     assert "cells.tlb.num_latents = 4" in operative and "encoders.tlb.chunk_size = 8" in operative
     assert "train.seed = 1" in operative and "train.steps_per_epoch = 2" in operative
     assert open(os.path.join(first_sweep["root"], "results.png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
-    assert [r["status"] for r in first_sweep["rows"]] == ["ok"] * 8
+    assert [r["status"] for r in first_sweep["rows"]] == ["ok"] * 4
 
 
 def test_results_match_the_trials(first_sweep):
     rows, trials = first_sweep["rows"], first_sweep["trials"]
     assert [r["trial_id"] for r in rows] == [
-        f"num_latents={n},chunk_size={c},seed={s}" for n in (2, 4) for c in (4, 8) for s in (0, 1)]
+        f"num_latents={n},chunk_size={c},seed={s}" for n in (2, 4) for c in (8,) for s in (0, 1)]
     for row in rows:
         metrics, _ = trials[row["trial_id"]]
         for key in ("val_accuracy", "test_accuracy", "params", "wall_time_s"):
@@ -215,10 +215,10 @@ def test_results_match_the_trials(first_sweep):
     md_rows = {line.split("|")[1].strip("* `") + "," + line.split("|")[2].strip("* `"): line
                for line in first_sweep["md"].splitlines() if line.startswith("| ") and "`" in line.split("|")[1]
                and "cells" not in line}
-    assert len(md_rows) == 4
+    assert len(md_rows) == 2
     means = {}
     for n in (2, 4):
-        for c in (4, 8):
+        for c in (8,):
             values = [trials[f"num_latents={n},chunk_size={c},seed={s}"][0]["val_accuracy"] for s in (0, 1)]
             means[f"{n},{c}"] = statistics.fmean(values)
             cell = f"{statistics.fmean(values):.4f} ± {statistics.stdev(values):.4f}"
@@ -231,20 +231,20 @@ def test_results_match_the_trials(first_sweep):
 def test_rerun_resumes_only_the_unfinished_trial_and_records_failures(first_sweep, second_sweep):
     proc = second_sweep["proc"]
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "12 trials: 7 finished, 5 to run, 2 at a time." in proc.stdout
+    assert "6 trials: 3 finished, 3 to run, 2 at a time." in proc.stdout
     for trial_id, (_, mtime) in first_sweep["trials"].items():
         new_metrics, new_mtime = second_sweep["trials"][trial_id]
         assert (new_mtime != mtime) == (trial_id == RESUMED), trial_id
     resumed_log = open(os.path.join(second_sweep["root"], "trials", RESUMED, "stdout.txt")).read()
     assert "already finished 1/1 epochs" in resumed_log  # resumed from its checkpoint, not retrained
     failed = [r for r in second_sweep["rows"] if r["status"] == "failed"]
-    assert [r["trial_id"] for r in failed] == [f"num_latents=0,chunk_size={c},seed={s}" for c in (4, 8) for s in (0, 1)]
+    assert [r["trial_id"] for r in failed] == [f"num_latents=0,chunk_size=8,seed={s}" for s in (0, 1)]
     for row in failed:
         assert row["error"].startswith("exit status 2:") and "num_latents" in row["error"] and row["val_accuracy"] == ""
         error_txt = open(os.path.join(second_sweep["root"], "trials", row["trial_id"], "error.txt")).read()
         assert error_txt.startswith(row["error"]) and "Last lines of stderr.txt" in error_txt
-    assert sum(r["status"] == "ok" for r in second_sweep["rows"]) == 8
-    assert "| `0` | `4` | – | – | – | – | 0/2 |" in second_sweep["md"]
+    assert sum(r["status"] == "ok" for r in second_sweep["rows"]) == 4
+    assert "| `0` | `8` | – | – | – | – | 0/2 |" in second_sweep["md"]
     assert "Failed trials" in second_sweep["md"] and "`num_latents=0,chunk_size=8,seed=1`" in second_sweep["md"]
 
 

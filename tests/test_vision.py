@@ -151,7 +151,9 @@ def seed_cpu_run(folder, tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("gin_file", ["cifar10_seed.gin", "cifar10.gin", "cifar10_cpu.gin"])
+# cifar10.gin is covered by cifar10_cpu.gin, which includes it and changes only the dataset (test_configs
+# builds the model of every shipped file).
+@pytest.mark.parametrize("gin_file", ["cifar10_seed.gin", "cifar10_cpu.gin"])
 def test_one_train_step_with_each_cifar_gin_file(folder, tmp_path, gin_file):
     extra = ["datasets.image_folder.image_size = %IMAGE_SIZE", "datasets.image_folder.augment = 'seed'"]
     if gin_file == "cifar10_cpu.gin":  # the strong options: RandAugment, random erasing, MixUp/CutMix
