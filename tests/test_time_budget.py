@@ -53,7 +53,7 @@ class FakeClock:
         return self.now
 
 
-def test_callback_drives_progress_and_stops_before_validation_overruns():
+def test_callback_drives_progress_and_stops_before_an_epoch_end_overruns():
     clock, schedule = FakeClock(), TimeBudgetCosine(1.0, warmup_steps=0)
     cb = TimeBudget(100.0, clock, schedule)
     cb.set_model(keras.Sequential([keras.layers.Dense(1)]))
@@ -64,18 +64,27 @@ def test_callback_drives_progress_and_stops_before_validation_overruns():
     assert float(keras.ops.convert_to_numpy(schedule.progress)) == pytest.approx(0.4)
     cb.on_train_batch_end(0)
     assert not getattr(cb.model, "stop_training", False)
-    cb.on_test_begin()
-    cb._test_start -= 15.0  # a validation pass that took 15 s
-    cb.on_test_end()
+    cb.on_test_begin()  # validation, then checkpoints: 15 s from the last step to the next epoch
+    cb._last_step_end -= 15.0
+    cb.on_epoch_end(0)
+    cb.on_epoch_begin(1)
     assert cb.reserve_s == pytest.approx(15.0, abs=0.5)
     clock.now = 80.0  # 80 + 15 < 100: keep going; progress is measured against the 85 s left for steps
-    cb.on_train_batch_begin(1)
+    cb.on_train_batch_begin(0)
     assert float(keras.ops.convert_to_numpy(schedule.progress)) == pytest.approx(80.0 / (100.0 - cb.reserve_s))
-    cb.on_train_batch_end(1)
+    cb.on_train_batch_end(0)
     assert not getattr(cb.model, "stop_training", False) and not cb.stopped
     clock.now = 86.0  # 86 + 15 >= 100: stop after this step
-    cb.on_train_batch_end(2)
-    assert cb.model.stop_training and cb.stopped and cb.steps_in_epoch == 3
+    cb.on_train_batch_end(1)
+    assert cb.model.stop_training and cb.stopped and cb.steps_in_epoch == 2
+    # A resumed run keeps its reserve and knows the budget stopped it.
+    again = TimeBudget(100.0, FakeClock(), state=cb.state())
+    assert again.stopped and again.spent() and again.reserve_s == pytest.approx(cb.reserve_s, abs=1e-3)
+    # An epoch whose end leaves less than the reserve stops the run without starting another epoch.
+    late = TimeBudget(100.0, clock, state={"reserve_s": 20.0})
+    late.set_model(keras.Sequential([keras.layers.Dense(1)]))
+    late.on_epoch_end(0)
+    assert late.stopped and late.model.stop_training
     with pytest.raises(ValueError, match="positive"):
         TimeBudget(0, clock)
 
@@ -99,7 +108,9 @@ def test_a_spent_budget_stops_mid_epoch_and_is_recorded(tmp_path, capsys):
     assert metrics["stopped_by"] == "time_budget" and metrics["last_epoch_steps"] == "1/8"
     assert metrics["epochs_completed"] == 1 and metrics["time_budget_s"] == pytest.approx(0.006)
     with open(os.path.join(model_dir, "resume.json")) as f:
-        row = json.load(f)["history"][0]
+        resume = json.load(f)
+    row = resume["history"][0]
+    assert resume["time_budget"]["stopped"] and resume["time_budget"]["budget_s"] == pytest.approx(0.006)
     assert row["steps"] == 1 and "val_accuracy" in row  # the cut epoch was validated and checkpointed
     assert row["learning_rate"] == pytest.approx(1e-5, rel=1e-3)  # annealed to the floor at the budget
     assert np.isfinite(metrics["val_accuracy"])

@@ -30,9 +30,10 @@ class RunRecorder(keras.callbacks.Callback):
         write: bool. False on non-chief workers (they save to a scratch folder).
         on_first_step: callable run once after the first training step, or None.
         start_time: float. `time.time()` when this segment started.
+        extra_state: callable returning a dict added to `resume.json` (e.g. a time budget's state), or None.
     """
 
-    def __init__(self, model_dir, resume, monitor, write, on_first_step=None, start_time=None):
+    def __init__(self, model_dir, resume, monitor, write, on_first_step=None, start_time=None, extra_state=None):
         super().__init__()
         self.model_dir = model_dir
         self.history = list(resume.get("history", []))
@@ -43,6 +44,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.write = write
         self.on_first_step = on_first_step
         self.start_time = time.time() if start_time is None else start_time
+        self.extra_state = extra_state
         self.non_finite = None
         self._stepped = False
         self._checked = False
@@ -96,7 +98,7 @@ class RunRecorder(keras.callbacks.Callback):
             return
         rd.atomic_write_json(os.path.join(self.model_dir, rd.RESUME_FILE), {
             "epochs_done": epoch + 1, "history": self.history, "best": self.best, "best_epoch": self.best_epoch,
-            "monitor": self.monitor, "wall_time_s": row["time_s"],
+            "monitor": self.monitor, "wall_time_s": row["time_s"], **(self.extra_state() if self.extra_state else {}),
         })
         rd.atomic_write_text(os.path.join(self.model_dir, "history.csv"), rd.history_csv(self.history))
         rd.plot_curves(self.history, os.path.join(self.model_dir, "curves.png"))

@@ -51,54 +51,76 @@ class TimeBudgetCosine(keras.optimizers.schedules.LearningRateSchedule):
 class TimeBudget(keras.callbacks.Callback):
     """Stops training when a wall-clock budget is spent, and tells a `TimeBudgetCosine` how much is.
 
-    Training steps stop early enough for the validation that follows to end within the budget: the
-    reserve is the duration of the last validation pass (none before the first).
+    Training steps stop early enough for the end of the epoch that follows (validation and checkpoints)
+    to finish within the budget: the reserve is how long the last epoch took from its last training
+    step to the start of the next epoch (that of a validated epoch when there is one); none before the
+    first. An epoch whose end leaves less than the reserve stops the run there. `state()` goes into
+    `resume.json`, so a resumed run keeps its reserve and a run the budget stopped stays stopped.
 
     Args:
         budget_s: float. The run's wall-time budget in seconds.
         clock: callable returning the run's wall time so far in seconds (e.g. `RunRecorder.wall_time`).
         schedule: `TimeBudgetCosine` to drive, or None (constant learning rate: only stop).
+        state: dict from an earlier `state()` (a resumed run), or None.
     """
 
-    def __init__(self, budget_s, clock, schedule=None):
+    def __init__(self, budget_s, clock, schedule=None, state=None):
         super().__init__()
         if not budget_s > 0:
             raise ValueError(f"the time budget must be positive; got {budget_s} s.")
         self.budget_s = float(budget_s)
         self.clock = clock
         self.schedule = schedule
-        self.reserve_s = 0.0
-        self.stopped = False
+        state = state or {}
+        self.reserve_s = float(state.get("reserve_s", 0.0))
+        self.stopped = bool(state.get("stopped", False))
         self.steps_in_epoch = 0
-        self._test_start = None
+        self._last_step_end = None
+        self._validated = False
+        self._had_validated = False
+
+    def state(self):
+        """What a resumed run needs: the reserve and whether the budget stopped training."""
+        return {"budget_s": self.budget_s, "reserve_s": round(self.reserve_s, 3), "stopped": self.stopped}
 
     def spent(self):
-        """Whether the run's wall time has reached the budget (less the validation reserve)."""
-        return self.clock() + self.reserve_s >= self.budget_s
+        """Whether the run's wall time has reached the budget (less the reserve for an epoch's end)."""
+        return self.stopped or self.clock() + self.reserve_s >= self.budget_s
 
     def _update(self):
         if self.schedule is not None:
             usable = max(self.budget_s - self.reserve_s, 1e-9)
             self.schedule.progress.assign(min(self.clock() / usable, 1.0))
 
+    def _stop(self):
+        self.stopped = True
+        self.model.stop_training = True
+
     def on_train_begin(self, logs=None):
         self._update()
 
     def on_epoch_begin(self, epoch, logs=None):
+        if self._last_step_end is not None:  # the previous epoch's end: validation, checkpoints
+            tail = time.time() - self._last_step_end
+            if self._validated or not self._had_validated:
+                self.reserve_s = tail
+            self._had_validated = self._had_validated or self._validated
         self.steps_in_epoch = 0
+        self._last_step_end = None
+        self._validated = False
 
     def on_train_batch_begin(self, batch, logs=None):
         self._update()
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps_in_epoch += 1
+        self._last_step_end = time.time()
         if self.spent():
-            self.stopped = True
-            self.model.stop_training = True
+            self._stop()
 
     def on_test_begin(self, logs=None):
-        self._test_start = time.time()
+        self._validated = True
 
-    def on_test_end(self, logs=None):
-        if self._test_start is not None:
-            self.reserve_s = time.time() - self._test_start
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.stopped and self.spent():  # not even one step and an epoch's end left
+            self._stop()

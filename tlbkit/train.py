@@ -118,6 +118,9 @@ def train(
     if time_budget_min is not None:
         if not isinstance(time_budget_min, (int, float)) or not time_budget_min > 0:
             raise ValueError(f"train.time_budget_min must be a positive number of minutes; got {time_budget_min!r}.")
+        if strategy is not None and strategy.extended._in_multi_worker_mode():
+            raise ValueError("train.time_budget_min cannot be used with several workers (each would stop on its "
+                             "own clock); give the run a number of train.epochs instead.")
         if keras.backend.backend() != "tensorflow":
             raise ValueError(f"train.time_budget_min needs the TensorFlow backend (KERAS_BACKEND is "
                              f"{keras.backend.backend()!r}): the schedule reads the clock between compiled steps.")
@@ -167,13 +170,16 @@ def train(
                 print(f"tlbkit: resuming {model_dir} after epoch {initial_epoch}/{epochs}.")
 
     # === Training ===
-    recorder = RunRecorder(model_dir, resume, monitor, is_chief, on_first_step, start_time)
-    callbacks = [recorder]
     budget = None
+    recorder = RunRecorder(model_dir, resume, monitor, is_chief, on_first_step, start_time,
+                           extra_state=lambda: {"time_budget": budget.state()} if budget is not None else {})
+    callbacks = [recorder]
     if time_budget_min is not None:
-        budget = TimeBudget(60.0 * time_budget_min, recorder.wall_time, lr if isinstance(lr, TimeBudgetCosine) else None)
-        callbacks.insert(0, budget)  # sets the learning rate before RunRecorder sees the epoch end
+        budget = TimeBudget(60.0 * time_budget_min, recorder.wall_time, lr if isinstance(lr, TimeBudgetCosine) else None,
+                            state=resume.get("time_budget"))
+        callbacks.insert(0, budget)  # decides to stop before RunRecorder writes the epoch's resume.json
         if initial_epoch and budget.spent():
+            budget.stopped = True
             print(f"tlbkit: {model_dir} has spent its time budget ({time_budget_min} min); writing its metrics.")
             epochs = initial_epoch
     if is_chief:
@@ -205,9 +211,10 @@ def train(
     metrics["replicas"] = strategy.num_replicas_in_sync if strategy is not None else 1
     if budget is not None:
         metrics["time_budget_s"] = budget.budget_s
-        metrics["stopped_by"] = "time_budget" if budget.stopped or initial_epoch >= epochs else "epochs"
-        if budget.stopped:
-            metrics["last_epoch_steps"] = f"{budget.steps_in_epoch}/{steps}"
+        metrics["stopped_by"] = "time_budget" if budget.stopped else "epochs"
+        last = recorder.history[-1] if recorder.history else {}
+        if budget.stopped and "steps" in last:
+            metrics["last_epoch_steps"] = f"{last['steps']}/{steps}"
     if is_chief:
         rd.atomic_write_json(os.path.join(model_dir, rd.METRICS_FILE), metrics)
     return metrics
