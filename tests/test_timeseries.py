@@ -276,15 +276,6 @@ def test_gunpoint_train_and_predict_csv(tmp_path):
     assert all(line.split()[1] in ("1", "2") for line in lines[1:])
 
 
-@pytest.mark.slow
-@needs_aeon
-def test_italypower_config_trains_tiny(tmp_path):
-    model_dir = tmp_path / "run"
-    run_binary("train", "--gin_file=ucr_italypower.gin", f"--model_dir={model_dir}",
-               *[f"--gin_param={p}" for p in TINY], check=True)
-    assert json.load(open(model_dir / "metrics.json"))["epochs_completed"] == 1
-
-
 def test_streaming_example_emits_a_prediction_per_chunk():
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, "examples", "stream_series.py"), "--chunks=12", "--check"],

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -106,8 +107,7 @@ def test_eval_and_predict_on_finished_run(finished_run, tmp_path):
 
 def test_config_change_is_refused_then_overwritten(finished_run, tmp_path):
     model_dir = str(tmp_path / "run")
-    run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}",
-               *tiny_params("train.epochs = 1", "train.steps_per_epoch = 1"), check=True)
+    shutil.copytree(finished_run[0], model_dir)  # a finished run of another config
     proc = run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}",
                       *tiny_params("train.epochs = 1", "train.steps_per_epoch = 1", "train.learning_rate = 0.5"))
     assert proc.returncode == 2 and "different gin config" in proc.stderr and "--overwrite" in proc.stderr
