@@ -99,8 +99,9 @@ def train(
             data loading and tracing included, summed over resumed segments) instead of a number of
             epochs: `epochs` becomes an upper bound, the cosine schedule decays over the budget's time
             rather than over steps, and training stops when the budget is spent, mid-epoch if need be,
-            early enough for that epoch's validation to end in time (`tlbkit.time_budget`).
-            TensorFlow backend only.
+            early enough for that epoch's end (validation, checkpoints) to finish in time
+            (`tlbkit.time_budget`). Set `epochs` high enough not to stop first. TensorFlow backend, one
+            worker.
         seed: int. Seeds weights, dropout and data order.
         strategy: tf.distribute strategy or None.
         is_chief: bool. Whether this worker writes the run directory.
@@ -118,7 +119,7 @@ def train(
     if time_budget_min is not None:
         if not isinstance(time_budget_min, (int, float)) or not time_budget_min > 0:
             raise ValueError(f"train.time_budget_min must be a positive number of minutes; got {time_budget_min!r}.")
-        if strategy is not None and strategy.extended._in_multi_worker_mode():
+        if strategy is not None and getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
             raise ValueError("train.time_budget_min cannot be used with several workers (each would stop on its "
                              "own clock); give the run a number of train.epochs instead.")
         if keras.backend.backend() != "tensorflow":
