@@ -47,7 +47,7 @@ def main(argv):
     for _ in range(FLAGS.batches):
         next(it)
     rate = FLAGS.batches * FLAGS.batch / (time.perf_counter() - t0)
-    print(json.dumps({"gin_file": FLAGS.gin_file, "batch": FLAGS.batch, "first_epoch_s": round(first_epoch, 1),
+    print(json.dumps({"gin_file": FLAGS.gin_file, "gin_param": FLAGS.gin_param, "batch": FLAGS.batch, "first_epoch_s": round(first_epoch, 1),
                       "train_examples_per_s": round(rate, 1)}))
 
 
