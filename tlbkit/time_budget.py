@@ -2,7 +2,7 @@
 
 `train.time_budget_min` makes a run's length a number of minutes rather than a number of epochs: the
 cosine decay reaches its floor when the budget is spent, and training stops there, in the middle of an
-epoch if need be (that epoch is validated and checkpointed like any other). The budget counts the run's
+epoch if need be (that epoch is checkpointed like any other, and validated when `validation_freq` says so). The budget counts the run's
 whole wall time, as `history.csv`'s `time_s` does: process start-up, data loading and tracing
 included, summed over the segments of a resumed run. So a recipe stated as "N minutes on this machine"
 uses all N minutes on a slower or busier machine too, with its learning rate annealed to the end
