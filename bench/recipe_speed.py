@@ -35,11 +35,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def build(gin_file):
     """(model, train iterator, validation dataset, batch size, parameters) of one recipe, as tlbkit-train builds it."""
     import gin
-    import keras
 
     from tlbkit import evaluate, gin_utils, pipeline
-    from tlbkit.losses import SparseCategoricalCrossentropy
-    from tlbkit.metrics import Accuracy, CrossEntropy
+    from tlbkit.train import compile_for_training
 
     gin.clear_config()
     gin_utils.parse([gin_file], FLAGS.gin_param)
@@ -48,12 +46,13 @@ def build(gin_file):
     train_ds = pipeline.batched(spec, "train", batch, training=True).repeat()
     val_ds = pipeline.batched(spec, "validation", batch, training=False)
     model = gin_utils.evaluate_binding("train.model")(num_classes=spec.num_classes)
-    try:
-        smoothing = gin.query_parameter("train.label_smoothing")
-    except ValueError:  # not bound: train()'s default
-        smoothing = 0.0
-    model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss=SparseCategoricalCrossentropy(label_smoothing=smoothing),
-                  metrics=[Accuracy(), CrossEntropy()])
+    bound = {}
+    for name in ("weight_decay", "clip_norm", "label_smoothing", "jit_compile"):
+        try:
+            bound[name] = gin.query_parameter(f"train.{name}")
+        except ValueError:  # not bound: train()'s default
+            pass
+    compile_for_training(model, 1e-4, **bound)  # a fixed learning rate: speed does not depend on its value
     return model, iter(train_ds), val_ds, batch
 
 

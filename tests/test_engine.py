@@ -62,7 +62,7 @@ def test_public_layers_shapes_and_dtypes(policy):
     for enc in (TLBEncoder(cell, CHUNK), TransformerEncoder(DIM, num_heads=2, num_layers=1), LSTMEncoder(DIM)):
         res = enc(x)
         assert res["sequence"].shape[-1] == DIM and res["sequence"].dtype == compute
-        for pooling in ("state", "last_chunk"):
+        for pooling in ("state", "last_chunk", "mean"):
             logits = ClassificationHead(5, pooling=pooling, chunk_size=CHUNK)(res)
             assert tuple(logits.shape) == (2, 5) and logits.dtype == "float32"
 

@@ -78,12 +78,29 @@ def test_lstm_encoder():
                    call_kwargs={"padding_mask": padding_mask()})
 
 
-@pytest.mark.parametrize("pooling", ["state", "last_chunk"])
+@pytest.mark.parametrize("pooling", ["state", "last_chunk", "mean"])
 def test_classification_head(pooling):
     encoded = TLBEncoder(cell(), chunk_size=CHUNK)(tokens(), padding_mask=padding_mask())
     encoded = {k: to_numpy(v) for k, v in encoded.items()}
     run_layer_test(lambda **kw: ClassificationHead(5, pooling=pooling, chunk_size=CHUNK, dropout=0.1, **kw),
                    encoded, symbolic=False, mixed_output_dtype="float32")
+
+
+def test_mean_pooling_reads_every_real_token_and_refuses_to_stream():
+    rng = np.random.default_rng(3)
+    seq = rng.normal(size=(2, 6, DIM)).astype("float32")
+    mask = np.ones((2, 6), bool)
+    mask[1, 4:] = False
+    head = ClassificationHead(3, pooling="mean", norm=False)
+    encoded = {"sequence": seq, "mask": mask, "state": seq[:, :2]}
+    noisy = {**encoded, "sequence": np.where(mask[..., None], seq, 100.0).astype("float32")}
+    np.testing.assert_allclose(to_numpy(head(encoded)), to_numpy(head(noisy)), atol=1e-5)  # padding ignored
+    np.testing.assert_allclose(to_numpy(head.pool(encoded))[1], seq[1, :4].mean(0), atol=1e-5)
+    from tlbkit.models import SequenceClassifier
+
+    model = SequenceClassifier(TLBEncoder(cell(), chunk_size=CHUNK), head)
+    with pytest.raises(ValueError, match="pooling='mean'"):
+        model.step(tokens()[:, :CHUNK], model.init_state(2))
 
 
 # === Shipped tokenizers ===

@@ -76,7 +76,11 @@ def test_callback_drives_progress_and_stops_before_an_epoch_end_overruns():
     assert not getattr(cb.model, "stop_training", False) and not cb.stopped
     clock.now = 86.0  # 86 + 15 >= 100: stop after this step
     cb.on_train_batch_end(1)
-    assert cb.model.stop_training and cb.stopped and cb.steps_in_epoch == 2
+    assert cb.model.stop_training and cb.stopped
+    # An unvalidated epoch's shorter tail does not replace a validated epoch's reserve.
+    cb._last_step_end -= 2.0
+    cb.on_epoch_begin(2)
+    assert cb.reserve_s == pytest.approx(15.0, abs=0.5)
     # A resumed run keeps its reserve and knows the budget stopped it.
     again = TimeBudget(100.0, FakeClock(), state=cb.state())
     assert again.stopped and again.spent() and again.reserve_s == pytest.approx(cb.reserve_s, abs=1e-3)

@@ -74,10 +74,9 @@ class TimeBudget(keras.callbacks.Callback):
         state = state or {}
         self.reserve_s = float(state.get("reserve_s", 0.0))
         self.stopped = bool(state.get("stopped", False))
-        self.steps_in_epoch = 0
         self._last_step_end = None
-        self._validated = False
-        self._had_validated = False
+        self._validated = False  # whether the epoch now running was validated
+        self._reserve_from_validated = False  # whether reserve_s is a validated epoch's tail
 
     def state(self):
         """What a resumed run needs: the reserve and whether the budget stopped training."""
@@ -101,11 +100,9 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._last_step_end is not None:  # the previous epoch's end: validation, checkpoints
-            tail = time.time() - self._last_step_end
-            if self._validated or not self._had_validated:
-                self.reserve_s = tail
-            self._had_validated = self._had_validated or self._validated
-        self.steps_in_epoch = 0
+            if self._validated or not self._reserve_from_validated:  # a validated tail outranks others
+                self.reserve_s = time.time() - self._last_step_end
+                self._reserve_from_validated = self._validated
         self._last_step_end = None
         self._validated = False
 
@@ -113,7 +110,6 @@ class TimeBudget(keras.callbacks.Callback):
         self._update()
 
     def on_train_batch_end(self, batch, logs=None):
-        self.steps_in_epoch += 1
         self._last_step_end = time.time()
         if self.spent():
             self._stop()

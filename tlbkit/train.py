@@ -43,6 +43,16 @@ def make_learning_rate(learning_rate, schedule, warmup_steps, total_steps, min_l
     )
 
 
+def compile_for_training(net, learning_rate, weight_decay=1e-4, clip_norm=None, label_smoothing=0.0,
+                         jit_compile=False):
+    """Compiles `net` as `train()` does: AdamW (decoupled weight decay, global-norm clipping), label-smoothed
+    cross-entropy, accuracy and cross-entropy metrics. `learning_rate` is a float or a schedule."""
+    optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay,
+                                       global_clipnorm=clip_norm)
+    net.compile(optimizer=optimizer, loss=SparseCategoricalCrossentropy(label_smoothing=label_smoothing),
+                metrics=[Accuracy(), CrossEntropy()], jit_compile=jit_compile)
+
+
 @gin.configurable("train", denylist=["model_dir", "strategy", "is_chief", "on_first_step", "start_time"])
 def train(
     model_dir,
@@ -152,9 +162,7 @@ def train(
         net = model(num_classes=spec.num_classes)
         lr = make_learning_rate(learning_rate, schedule, int(warmup_epochs * steps), steps * epochs, min_learning_rate,
                                 time_budget=time_budget_min is not None)
-        optimizer = keras.optimizers.AdamW(learning_rate=lr, weight_decay=weight_decay, global_clipnorm=clip_norm)
-        net.compile(optimizer=optimizer, loss=SparseCategoricalCrossentropy(label_smoothing=label_smoothing),
-                    metrics=[Accuracy(), CrossEntropy()], jit_compile=jit_compile)
+        compile_for_training(net, lr, weight_decay, clip_norm, label_smoothing, jit_compile)
         example_batch = next(iter(train_ds))
         net(example_batch[0])  # builds; shape errors between tokenizer and encoder surface here
         compat.prepare_multi_worker_fit(net, example_batch, strategy)

@@ -6,7 +6,7 @@ from keras import ops
 from tlbkit.api_export import tlbkit_export
 from tlbkit.layers import checks
 
-POOLINGS = ("state", "last_chunk")
+POOLINGS = ("state", "last_chunk", "mean")
 
 
 def masked_mean(x, mask):
@@ -40,10 +40,13 @@ class ClassificationHead(keras.layers.Layer):
       for the LSTM), as the paper's LRA code does.
     - `"last_chunk"`: mean over the fast-stream outputs of each sequence's last
       non-empty chunk, as the keras-io example does (`norm=False` there).
+    - `"mean"`: mean over the fast-stream outputs of every real token of every
+      chunk: each chunk reaches the logits directly as well as through the slow
+      state (the fast stream of a chunk reads the slow state of the chunks before).
 
     Args:
         num_classes: int. Number of logits.
-        pooling: str. `"state"` or `"last_chunk"`. Defaults to `"state"`.
+        pooling: str. `"state"`, `"last_chunk"` or `"mean"`. Defaults to `"state"`.
         chunk_size: int. Chunk length; required for `"last_chunk"`.
         norm: bool. LayerNorm before pooling. Defaults to `True`.
         dropout: float. Dropout before the final projection. Defaults to `0.0`.
@@ -97,6 +100,8 @@ class ClassificationHead(keras.layers.Layer):
     def pool(self, outputs):
         if self.pooling == "state":
             x, mask = outputs["state"], outputs.get("state_mask")
+        elif self.pooling == "mean":
+            x, mask = outputs["sequence"], outputs.get("mask")
         else:
             x = outputs["sequence"]
             mask = last_chunk_mask(outputs["mask"], self.chunk_size)

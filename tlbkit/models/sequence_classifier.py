@@ -65,7 +65,14 @@ class SequenceClassifier(keras.Model):
         return self.encoder.init_state(batch_size)
 
     def step(self, token_chunk, state, mask=None):
-        """One chunk of tokens (B, C, dim) -> (logits after this chunk, new state)."""
+        """One chunk of tokens (B, C, dim) -> (logits after this chunk, new state).
+
+        The head reads the new slow state (`pooling="state"`) or this chunk's fast outputs
+        (`"last_chunk"`); a `"mean"` head pools every chunk seen, which a single step does not hold.
+        """
+        if getattr(self.head, "pooling", None) == "mean":
+            raise ValueError("SequenceClassifier.step cannot stream a head with pooling='mean' (a mean over every "
+                             "chunk seen); use pooling='state' or 'last_chunk' for streaming.")
         outputs, new_state = self.encoder.step(token_chunk, state, mask=mask)
         if mask is None:
             mask = keras.ops.ones(keras.ops.shape(token_chunk)[:2], dtype="bool")
