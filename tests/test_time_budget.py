@@ -77,10 +77,17 @@ def test_callback_drives_progress_and_stops_before_an_epoch_end_overruns():
     clock.now = 86.0  # 86 + 15 >= 100: stop after this step
     cb.on_train_batch_end(1)
     assert cb.model.stop_training and cb.stopped
-    # An unvalidated epoch's shorter tail does not replace a validated epoch's reserve.
+    # An unvalidated epoch's shorter tail does not replace a validated epoch's reserve; the longest
+    # validated tail is kept.
     cb._last_step_end -= 2.0
     cb.on_epoch_begin(2)
     assert cb.reserve_s == pytest.approx(15.0, abs=0.5)
+    for tail, expected in ((20.0, 20.0), (10.0, 20.0)):
+        cb.on_train_batch_end(0)
+        cb.on_test_begin()
+        cb._last_step_end -= tail
+        cb.on_epoch_begin(3)
+        assert cb.reserve_s == pytest.approx(expected, abs=0.5)
     # A resumed run keeps its reserve and knows the budget stopped it.
     again = TimeBudget(100.0, FakeClock(), state=cb.state())
     assert again.stopped and again.spent() and again.reserve_s == pytest.approx(cb.reserve_s, abs=1e-3)

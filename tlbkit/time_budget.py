@@ -52,8 +52,8 @@ class TimeBudget(keras.callbacks.Callback):
     """Stops training when a wall-clock budget is spent, and tells a `TimeBudgetCosine` how much is.
 
     Training steps stop early enough for the end of the epoch that follows (validation and checkpoints)
-    to finish within the budget: the reserve is how long the last epoch took from its last training
-    step to the start of the next epoch (that of a validated epoch when there is one); none before the
+    to finish within the budget: the reserve is the longest time an epoch took from its last training
+    step to the start of the next epoch (among validated epochs when there is one); none before the
     first. An epoch whose end leaves less than the reserve stops the run there. `state()` goes into
     `resume.json`, so a resumed run keeps its reserve and a run the budget stopped stays stopped.
 
@@ -100,9 +100,11 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._last_step_end is not None:  # the previous epoch's end: validation, checkpoints
-            if self._validated or not self._reserve_from_validated:  # a validated tail outranks others
-                self.reserve_s = time.time() - self._last_step_end
-                self._reserve_from_validated = self._validated
+            tail = time.time() - self._last_step_end
+            if self._validated and not self._reserve_from_validated:  # a validated tail outranks others
+                self.reserve_s, self._reserve_from_validated = tail, True
+            elif self._validated == self._reserve_from_validated:  # the longest end of its kind so far
+                self.reserve_s = max(self.reserve_s, tail)
         self._last_step_end = None
         self._validated = False
 
