@@ -91,6 +91,7 @@ def test_callback_drives_progress_and_stops_before_an_epoch_end_overruns():
     # A resumed run keeps its reserve and knows the budget stopped it.
     again = TimeBudget(100.0, FakeClock(), state=cb.state())
     assert again.stopped and again.spent() and again.reserve_s == pytest.approx(cb.reserve_s, abs=1e-3)
+    assert again.state()["reserve_validated"]  # a validated reserve still outranks unvalidated ends
     # An epoch whose end leaves less than the reserve stops the run without starting another epoch.
     late = TimeBudget(100.0, clock, state={"reserve_s": 20.0})
     late.set_model(keras.Sequential([keras.layers.Dense(1)]))

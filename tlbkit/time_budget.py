@@ -76,11 +76,12 @@ class TimeBudget(keras.callbacks.Callback):
         self.stopped = bool(state.get("stopped", False))
         self._last_step_end = None
         self._validated = False  # whether the epoch now running was validated
-        self._reserve_from_validated = False  # whether reserve_s is a validated epoch's tail
+        self._reserve_from_validated = bool(state.get("reserve_validated", False))  # reserve_s: a validated end
 
     def state(self):
         """What a resumed run needs: the reserve and whether the budget stopped training."""
-        return {"budget_s": self.budget_s, "reserve_s": round(self.reserve_s, 3), "stopped": self.stopped}
+        return {"budget_s": self.budget_s, "reserve_s": round(self.reserve_s, 3),
+                "reserve_validated": self._reserve_from_validated, "stopped": self.stopped}
 
     def spent(self):
         """Whether the run's wall time has reached the budget (less the reserve for an epoch's end)."""
