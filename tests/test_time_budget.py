@@ -55,7 +55,7 @@ class FakeClock:
 
 def test_callback_drives_progress_and_stops_before_an_epoch_end_overruns():
     clock, schedule = FakeClock(), TimeBudgetCosine(1.0, warmup_steps=0)
-    cb = TimeBudget(100.0, clock, schedule)
+    cb = TimeBudget(100.0, clock, schedule, validation_freq=1)
     cb.set_model(keras.Sequential([keras.layers.Dense(1)]))
     cb.on_train_begin()
     cb.on_epoch_begin(0)
@@ -77,7 +77,7 @@ def test_callback_drives_progress_and_stops_before_an_epoch_end_overruns():
     clock.now = 86.0  # 86 + 15 >= 100: stop after this step
     cb.on_train_batch_end(1)
     assert cb.model.stop_training and cb.stopped
-    # An unvalidated epoch's shorter tail does not replace a validated epoch's reserve; the longest
+    # An unvalidated epoch's shorter tail does not shorten the reserve of validated epochs; the longest
     # validated tail is kept.
     cb._last_step_end -= 2.0
     cb.on_epoch_begin(2)
@@ -91,7 +91,7 @@ def test_callback_drives_progress_and_stops_before_an_epoch_end_overruns():
     # A resumed run keeps its reserve and knows the budget stopped it.
     again = TimeBudget(100.0, FakeClock(), state=cb.state())
     assert again.stopped and again.spent() and again.reserve_s == pytest.approx(cb.reserve_s, abs=1e-3)
-    assert again.state()["reserve_validated"]  # a validated reserve still outranks unvalidated ends
+    assert again.state()["reserve_validated_s"] == pytest.approx(20.0, abs=0.5)
     # An epoch whose end leaves less than the reserve stops the run without starting another epoch.
     late = TimeBudget(100.0, clock, state={"reserve_s": 20.0})
     late.set_model(keras.Sequential([keras.layers.Dense(1)]))
@@ -99,6 +99,40 @@ def test_callback_drives_progress_and_stops_before_an_epoch_end_overruns():
     assert late.stopped and late.model.stop_training
     with pytest.raises(ValueError, match="positive"):
         TimeBudget(0, clock)
+
+
+def test_validated_and_plain_epoch_ends_are_reserved_apart():
+    # validation_freq=2: epochs 2, 4, ... (numbered from 1) end with a validation, the others do not.
+    clock, schedule = FakeClock(), TimeBudgetCosine(1.0, warmup_steps=0)
+    cb = TimeBudget(100.0, clock, schedule, validation_freq=2)
+    cb.set_model(keras.Sequential([keras.layers.Dense(1)]))
+    cb.on_epoch_begin(0)
+    cb.on_train_batch_end(0)
+    cb._last_step_end -= 5.0  # a plain end: checkpoints only
+    cb.on_epoch_begin(1)
+    assert cb.reserve_s == pytest.approx(5.0, abs=0.5)  # no validated end timed yet: the plain one stands in
+    cb.on_train_batch_end(0)
+    cb.on_test_begin()
+    cb._last_step_end -= 30.0  # a validated end
+    cb.on_epoch_begin(2)
+    assert cb.reserves[True] == pytest.approx(30.0, abs=0.5)
+    assert cb.reserve_s == pytest.approx(5.0, abs=0.5)  # epoch 3 will not be validated
+    clock.now = 80.0  # 80 + 5 < 100 (80 + 30 would not be): keep training
+    cb.on_train_batch_begin(0)
+    assert float(keras.ops.convert_to_numpy(schedule.progress)) == pytest.approx(80.0 / (100.0 - cb.reserves[False]))
+    cb.on_train_batch_end(0)
+    assert not cb.stopped
+    cb.on_epoch_end(2)  # epoch 4 would need 30 s for its validated end: stop here
+    assert cb.stopped and cb.model.stop_training
+    # A resumed run ranks the next epoch's end the same way.
+    again = TimeBudget(100.0, clock, state={**cb.state(), "stopped": False}, validation_freq=2)
+    assert again.spent(again.validates_epoch(3)) and not again.spent(again.validates_epoch(2))
+    assert again.spent()  # the next epoch not known yet: the longer reserve
+    # The state written before the two kinds were timed apart: one reserve and its kind.
+    old = TimeBudget(100.0, clock, state={"reserve_s": 12.0, "reserve_validated": True}, validation_freq=2)
+    assert old.reserves == {True: 12.0, False: 0.0}
+    with pytest.raises(ValueError, match="validation_freq"):
+        TimeBudget(100.0, clock, validation_freq=0)
 
 
 def tiny_model(num_classes):

@@ -51,45 +51,77 @@ class TimeBudgetCosine(keras.optimizers.schedules.LearningRateSchedule):
 class TimeBudget(keras.callbacks.Callback):
     """Stops training when a wall-clock budget is spent, and tells a `TimeBudgetCosine` how much is.
 
-    Training steps stop early enough for the end of the epoch that follows (validation and checkpoints)
-    to finish within the budget: the reserve is the longest time an epoch took from its last training
-    step to the start of the next epoch (among validated epochs when there is one); none before the
-    first. An epoch whose end leaves less than the reserve stops the run there. `state()` goes into
-    `resume.json`, so a resumed run keeps its reserve and a run the budget stopped stays stopped.
+    Training steps stop early enough for the end of the epoch now running (validation and checkpoints)
+    to finish within the budget. The reserve kept for that end is the longest time an epoch of the same
+    kind took from its last training step to the start of the next epoch: validated ends and plain ends
+    (no validation, `validation_freq`) are timed apart, so a run that validates every few epochs is not
+    cut early for a validation its last epoch will not run. Before an end of that kind was timed, the
+    other kind's stands in; none before the first epoch's end. An epoch whose end leaves less than the
+    next epoch's reserve stops the run there. The schedule's progress is measured against the budget
+    less the shortest reserve, so the learning rate never rises between epochs and reaches its floor
+    where the run stops (just short of it when the last end is the longer kind). `state()` goes into
+    `resume.json`, so a resumed run keeps its reserves and a run the budget stopped stays stopped.
 
     Args:
         budget_s: float. The run's wall-time budget in seconds.
         clock: callable returning the run's wall time so far in seconds (e.g. `RunRecorder.wall_time`).
         schedule: `TimeBudgetCosine` to drive, or None (constant learning rate: only stop).
         state: dict from an earlier `state()` (a resumed run), or None.
+        validation_freq: int or None. `fit`'s `validation_freq`: the epoch numbered `i` from 0 ends
+            with a validation when `(i + 1) % validation_freq == 0`; None when nothing is validated.
     """
 
-    def __init__(self, budget_s, clock, schedule=None, state=None):
+    def __init__(self, budget_s, clock, schedule=None, state=None, validation_freq=1):
         super().__init__()
         if not budget_s > 0:
             raise ValueError(f"the time budget must be positive; got {budget_s} s.")
+        if validation_freq is not None and not (isinstance(validation_freq, int) and validation_freq > 0):
+            raise ValueError(f"validation_freq must be a positive int or None; got {validation_freq!r}.")
         self.budget_s = float(budget_s)
         self.clock = clock
         self.schedule = schedule
+        self.validation_freq = validation_freq
         state = state or {}
-        self.reserve_s = float(state.get("reserve_s", 0.0))
+        if "reserve_validated" in state:  # written before the two kinds were timed apart: one reserve
+            self.reserves = {bool(state["reserve_validated"]): float(state.get("reserve_s", 0.0))}
+            self.reserves.setdefault(not state["reserve_validated"], 0.0)
+        else:
+            self.reserves = {False: float(state.get("reserve_s", 0.0)),
+                             True: float(state.get("reserve_validated_s", 0.0))}
         self.stopped = bool(state.get("stopped", False))
         self._last_step_end = None
-        self._validated = False  # whether the epoch now running was validated
-        self._reserve_from_validated = bool(state.get("reserve_validated", False))  # reserve_s: a validated end
+        self._validated = False  # whether the epoch now running was validated (seen by on_test_begin)
+        self._validates = None  # whether the epoch now running will be; None: not known yet
+
+    def validates_epoch(self, epoch):
+        """Whether the epoch numbered `epoch` from 0 ends with a validation."""
+        return self.validation_freq is not None and (epoch + 1) % self.validation_freq == 0
+
+    def _reserve_for(self, validates):
+        if validates is None:  # not known: the longer kind
+            return max(self.reserves.values())
+        return self.reserves[validates] or self.reserves[not validates]
+
+    @property
+    def reserve_s(self):
+        """Seconds kept for the end of the epoch now running."""
+        return self._reserve_for(self._validates)
 
     def state(self):
-        """What a resumed run needs: the reserve and whether the budget stopped training."""
-        return {"budget_s": self.budget_s, "reserve_s": round(self.reserve_s, 3),
-                "reserve_validated": self._reserve_from_validated, "stopped": self.stopped}
+        """What a resumed run needs: the reserves and whether the budget stopped training."""
+        return {"budget_s": self.budget_s, "reserve_s": round(self.reserves[False], 3),
+                "reserve_validated_s": round(self.reserves[True], 3), "stopped": self.stopped}
 
-    def spent(self):
-        """Whether the run's wall time has reached the budget (less the reserve for an epoch's end)."""
-        return self.stopped or self.clock() + self.reserve_s >= self.budget_s
+    def spent(self, validates=None):
+        """Whether the run's wall time has reached the budget less the reserve for an epoch's end (that of
+        the epoch now running; with `validates`, that of an epoch which will or will not be validated)."""
+        reserve = self.reserve_s if validates is None else self._reserve_for(validates)
+        return self.stopped or self.clock() + reserve >= self.budget_s
 
     def _update(self):
         if self.schedule is not None:
-            usable = max(self.budget_s - self.reserve_s, 1e-9)
+            known = [r for r in self.reserves.values() if r > 0]
+            usable = max(self.budget_s - (min(known) if known else 0.0), 1e-9)
             self.schedule.progress.assign(min(self.clock() / usable, 1.0))
 
     def _stop(self):
@@ -102,12 +134,10 @@ class TimeBudget(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if self._last_step_end is not None:  # the previous epoch's end: validation, checkpoints
             tail = time.time() - self._last_step_end
-            if self._validated and not self._reserve_from_validated:  # a validated tail outranks others
-                self.reserve_s, self._reserve_from_validated = tail, True
-            elif self._validated == self._reserve_from_validated:  # the longest end of its kind so far
-                self.reserve_s = max(self.reserve_s, tail)
+            self.reserves[self._validated] = max(self.reserves[self._validated], tail)
         self._last_step_end = None
         self._validated = False
+        self._validates = self.validates_epoch(epoch)
 
     def on_train_batch_begin(self, batch, logs=None):
         self._update()
@@ -121,5 +151,6 @@ class TimeBudget(keras.callbacks.Callback):
         self._validated = True
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self.stopped and self.spent():  # not even one step and an epoch's end left
+        # Not even one step and the next epoch's end left.
+        if not self.stopped and self.spent(self.validates_epoch(epoch + 1)):
             self._stop()

@@ -185,9 +185,9 @@ def train(
     callbacks = [recorder]
     if time_budget_min is not None:
         budget = TimeBudget(60.0 * time_budget_min, recorder.wall_time, lr if isinstance(lr, TimeBudgetCosine) else None,
-                            state=resume.get("time_budget"))
+                            state=resume.get("time_budget"), validation_freq=validation_freq if val_ds is not None else None)
         callbacks.insert(0, budget)  # decides to stop before RunRecorder writes the epoch's resume.json
-        if initial_epoch and budget.spent():
+        if initial_epoch and budget.spent(budget.validates_epoch(initial_epoch)):
             budget.stopped = True
             print(f"tlbkit: {model_dir} has spent its time budget ({time_budget_min} min); writing its metrics.")
             epochs = initial_epoch
