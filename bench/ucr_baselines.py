@@ -29,6 +29,7 @@ flags.DEFINE_integer("seed", 0, "Seed of the ROCKET kernels.")
 flags.DEFINE_list("methods", ["dtw", "rocket"], "Which references to compute (full-window DTW costs O(train x test x "
                   "length^2) time and O(train x length^2) memory: over a few hundred steps, minutes to hours).")
 FLAGS = flags.FLAGS
+METHODS = ("dtw", "rocket")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -153,19 +154,20 @@ def rocket(x_train, y_train, x_test, y_test, n, seed):
 
 def main(argv):
     del argv
-    unknown = set(FLAGS.methods) - {"dtw", "rocket"}
+    unknown = set(FLAGS.methods) - set(METHODS)
     if unknown:
-        raise app.UsageError(f"--methods: unknown {sorted(unknown)}; choose from dtw, rocket.")
+        raise app.UsageError(f"--methods: unknown {sorted(unknown)}; choose from {', '.join(METHODS)}.")
     sys.path.insert(0, ROOT)
     for name in FLAGS.names:
         x_train, y_train, x_test, y_test = load(name, FLAGS.data_dir)
         row = {"name": name}
-        for method, score in (("dtw", lambda: dtw_1nn(x_train, y_train, x_test, y_test)),
-                              ("rocket", lambda: rocket(x_train, y_train, x_test, y_test, FLAGS.kernels, FLAGS.seed))):
-            if method in FLAGS.methods:
-                t0 = time.perf_counter()
-                row[{"dtw": "dtw_1nn"}.get(method, method)] = round(score(), 4)
-                row[f"{method}_s"] = round(time.perf_counter() - t0, 1)
+        scorers = {"dtw": ("dtw_1nn", lambda: dtw_1nn(x_train, y_train, x_test, y_test)),
+                   "rocket": ("rocket", lambda: rocket(x_train, y_train, x_test, y_test, FLAGS.kernels, FLAGS.seed))}
+        for method in (m for m in METHODS if m in FLAGS.methods):
+            key, score = scorers[method]
+            t0 = time.perf_counter()
+            row[key] = round(score(), 4)
+            row[f"{method}_s"] = round(time.perf_counter() - t0, 1)
         row.update(train=len(x_train), test=len(x_test), length=x_train.shape[1], channels=x_train.shape[2])
         print(json.dumps(row), flush=True)
 

@@ -16,6 +16,7 @@ import keras
 from keras import ops
 
 from tlbkit.api_export import tlbkit_export
+from tlbkit.layers import checks
 
 
 @tlbkit_export("tlbkit.time_budget.TimeBudgetCosine")
@@ -75,8 +76,8 @@ class TimeBudget(keras.callbacks.Callback):
         super().__init__()
         if not budget_s > 0:
             raise ValueError(f"the time budget must be positive; got {budget_s} s.")
-        if validation_freq is not None and not (isinstance(validation_freq, int) and validation_freq > 0):
-            raise ValueError(f"validation_freq must be a positive int or None; got {validation_freq!r}.")
+        if validation_freq is not None:
+            checks.positive_int("validation_freq", validation_freq)
         self.budget_s = float(budget_s)
         self.clock = clock
         self.schedule = schedule
