@@ -168,3 +168,26 @@ def test_a_spent_budget_stops_mid_epoch_and_is_recorded(tmp_path, capsys):
     assert again["stopped_by"] == "time_budget" and again["epochs_completed"] == 1
     with pytest.raises(ValueError, match="time_budget_min must be a positive"):
         train(str(tmp_path), **{**kwargs, "time_budget_min": -1})
+
+
+# === Weight decay on vectors (train.weight_decay_vectors) ===
+@pytest.mark.parametrize("decay_vectors", [True, False])
+def test_weight_decay_can_spare_biases_and_norm_scales(decay_vectors):
+    from tlbkit import train as train_lib
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    net = keras.Model(inputs, keras.layers.LayerNormalization()(keras.layers.Dense(3)(inputs)) * 0.0)
+    # A zero output: every gradient is 0, so a step changes the weights by the decay alone (AdamW: w -= lr*wd*w).
+    train_lib.compile_for_training(net, learning_rate=0.1, weight_decay=0.5)
+    if not decay_vectors:
+        train_lib.exclude_vectors_from_weight_decay(net)
+    before = {v.path: np.array(v) for v in net.trainable_variables}
+    net.train_on_batch(np.ones((2, 4), "float32"), np.zeros((2,), "int32"))
+    for v in net.trainable_variables:
+        ratio = np.array(v) / np.where(before[v.path] == 0, 1.0, before[v.path])
+        decayed = len(v.shape) > 1 or decay_vectors
+        expected = 1.0 - 0.1 * 0.5 if decayed else 1.0
+        np.testing.assert_allclose(ratio[before[v.path] != 0], expected, rtol=1e-5, err_msg=v.path)
+    with pytest.raises(ValueError, match="weight_decay_vectors"):
+        train_lib.train(model_dir="unused", dataset=None, model=None, weight_decay_vectors="no")

@@ -61,6 +61,40 @@ def test_seed_model_has_the_examples_364810_parameters():
     assert model.count_params() == 364_810
 
 
+def test_random_shift_is_a_per_example_pad_and_crop_that_compiles(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from tlbkit_tasks.vision import RandomShift
+
+    images = np.random.default_rng(0).uniform(size=(16, 8, 8, 2)).astype("float32")
+    layer = RandomShift(2, seed=3)
+    np.testing.assert_array_equal(np.asarray(layer(images)), images)  # inference: identity
+    padded = np.pad(images, [(0, 0), (2, 2), (2, 2), (0, 0)], mode="reflect")  # = tf.pad(mode="REFLECT")
+    # Compiled by XLA (every backend can jit it; Keras' RandomTranslation and RandomCrop cannot under JAX).
+    shifted = np.asarray(tf.function(lambda x: layer(x, training=True), jit_compile=True)(images))
+    offsets = []
+    for i in range(len(images)):  # each output is the padded input cropped at one offset in 0..4 x 0..4
+        found = [(dy, dx) for dy in range(5) for dx in range(5)
+                 if np.array_equal(shifted[i], padded[i, dy:dy + 8, dx:dx + 8])]
+        assert found, f"example {i} is not a crop of its padded input"
+        offsets.append(found[0])
+    assert len(set(offsets)) > 4  # offsets drawn per example, not one per batch
+    assert layer.supports_jit
+    clone = RandomShift.from_config(layer.get_config())
+    assert (clone.max_shift, clone.fill_mode, clone.seed) == (2, "reflect", 3)
+    zeros = np.asarray(RandomShift(3, fill_mode="constant", seed=0)(np.ones((4, 8, 8, 1), "float32"), training=True))
+    assert zeros.min() == 0.0 and zeros.max() == 1.0  # constant fill pads with zeros
+    model = keras.Sequential([keras.Input((8, 8, 2)), RandomShift(1)])
+    model.save(tmp_path / "shift.keras")
+    assert isinstance(keras.saving.load_model(tmp_path / "shift.keras").layers[0], RandomShift)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="max_shift"):
+            RandomShift(bad)
+    with pytest.raises(ValueError, match="fill_mode"):
+        RandomShift(2, fill_mode="wrap")
+
+
 # === Data ===
 def test_image_folder_pipeline(folder):
     spec = image_folder(path=str(folder), validation_count=4, image_size=32, augment="strong", resize_margin=4)

@@ -1,6 +1,8 @@
-"""tf.data input pipelines built from a dataset plugin's `DataSpec`."""
+"""tf.data input pipelines built from a dataset plugin's `DataSpec`.
 
-import tensorflow as tf
+TensorFlow is imported when a pipeline is built, so the engine and its gin registrations load without it
+(a JAX- or PyTorch-only machine can build a model from a shipped .gin file).
+"""
 
 
 class EmptyDatasetError(ValueError):
@@ -21,6 +23,8 @@ def batched(spec, split, batch_size, training, seed=0, shuffle_buffer=10_000, ca
     (augmentation) -> batch (drop remainder) -> batch_map (MixUp/CutMix) -> prefetch. Evaluation: cache ->
     eval_map -> batch -> prefetch.
     """
+    import tensorflow as tf
+
     spec = spec.load()
     ds = spec.split(split)
     if ds is None:

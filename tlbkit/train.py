@@ -46,11 +46,33 @@ def make_learning_rate(learning_rate, schedule, warmup_steps, total_steps, min_l
 def compile_for_training(net, learning_rate, weight_decay=1e-4, clip_norm=None, label_smoothing=0.0,
                          jit_compile=False):
     """Compiles `net` as `train()` does: AdamW (decoupled weight decay, global-norm clipping), label-smoothed
-    cross-entropy, accuracy and cross-entropy metrics. `learning_rate` is a float or a schedule."""
+    cross-entropy, accuracy and cross-entropy metrics. `learning_rate` is a float or a schedule.
+
+    `jit_compile` chooses XLA for TensorFlow's step (a `tf.function` graph without it). Under JAX the step is
+    always jitted: an unjitted JAX step runs op by op, orders of magnitude slower. Keras falls back to that
+    (with a warning) when a layer declares `supports_jit = False` (e.g. its RandomTranslation); here that is
+    an error naming the layers.
+    """
+    jax = keras.backend.backend() == "jax"
     optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay,
                                        global_clipnorm=clip_norm)
     net.compile(optimizer=optimizer, loss=SparseCategoricalCrossentropy(label_smoothing=label_smoothing),
-                metrics=[Accuracy(), CrossEntropy()], jit_compile=jit_compile)
+                metrics=[Accuracy(), CrossEntropy()], jit_compile=True if jax else jit_compile)
+    if jax and not net.jit_compile:
+        eager = sorted({type(layer).__name__ for layer in net._flatten_layers()
+                        if not getattr(layer, "supports_jit", True)})
+        raise ValueError(f"under JAX, {net.name!r} cannot be jitted: the layer(s) {eager} declare supports_jit=False, "
+                         "so every training step would run op by op. Replace them with layers that can be jitted, "
+                         "move that work into the dataset's input pipeline, or use the TensorFlow backend.")
+
+
+def exclude_vectors_from_weight_decay(net):
+    """Exempts `net`'s 1-D weights (biases, normalization scales and offsets) from AdamW's weight decay, which
+    then shrinks only matrices and kernels (timm's and big_vision's habit). Call it once the model is built and
+    before its optimizer is."""
+    vectors = [v for v in net.trainable_variables if len(v.shape) <= 1]
+    if vectors:
+        net.optimizer.exclude_from_weight_decay(var_list=vectors)
 
 
 @gin.configurable("train", denylist=["model_dir", "strategy", "is_chief", "on_first_step", "start_time"])
@@ -62,6 +84,7 @@ def train(
     epochs=1,
     learning_rate=1e-3,
     weight_decay=1e-4,
+    weight_decay_vectors=True,
     schedule="constant",
     warmup_epochs=0.0,
     min_learning_rate=0.0,
@@ -93,6 +116,8 @@ def train(
         epochs: int. Total epochs.
         learning_rate: float. Peak learning rate of AdamW.
         weight_decay: float. AdamW decoupled weight decay.
+        weight_decay_vectors: bool. Decay 1-D weights (biases, normalization scales and offsets) too; False
+            decays only matrices and kernels.
         schedule: str. `"constant"` or `"cosine"` (with linear warmup).
         warmup_epochs: float. Warmup length for the cosine schedule.
         min_learning_rate: float. Final learning rate of the cosine schedule.
@@ -104,7 +129,7 @@ def train(
         cache: bool. Cache decoded examples in memory.
         monitor: str. Validation metric that selects `best.keras` (higher is better).
         validation_freq: int. Validate every N epochs (`metrics.json` always scores the final model).
-        jit_compile: bool or "auto". XLA-compile the train step.
+        jit_compile: bool or "auto". XLA-compile the TensorFlow train step (under JAX it is always jitted).
         time_budget_min: float or None. Train for this many minutes of the run's wall time (start-up,
             data loading and tracing included, summed over resumed segments) instead of a number of
             epochs: `epochs` becomes an upper bound, the cosine schedule decays over the budget's time
@@ -126,6 +151,7 @@ def train(
     checks.positive_int("batch_size", batch_size)
     checks.positive_int("epochs", epochs)
     checks.positive_int("validation_freq", validation_freq)
+    checks.one_of("weight_decay_vectors", weight_decay_vectors, (True, False))
     if time_budget_min is not None:
         if not isinstance(time_budget_min, (int, float)) or not time_budget_min > 0:
             raise ValueError(f"train.time_budget_min must be a positive number of minutes; got {time_budget_min!r}.")
@@ -166,6 +192,8 @@ def train(
         example_batch = next(iter(train_ds))
         net(example_batch[0])  # builds; shape errors between tokenizer and encoder surface here
         compat.prepare_multi_worker_fit(net, example_batch, strategy)
+        if not weight_decay_vectors:
+            exclude_vectors_from_weight_decay(net)
         # Optimizer variables created now, not inside the first traced step: otherwise tf.function
         # traces the training step twice (once to create them), ~10 s more at CIFAR shapes.
         net.optimizer.build(net.trainable_variables)
