@@ -185,6 +185,19 @@ class EpochLog:
         self.callback = _Callback()
 
 
+def full_batches(x, y, batch_size, seed):
+    """Endless shuffled batches of exactly `batch_size`, the remainder of each pass dropped (as tlbkit-train's
+    pipeline): under JAX a smaller last batch would compile a second training step."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(x))
+        for i in range(len(x) // batch_size):
+            pick = order[i * batch_size:(i + 1) * batch_size]
+            yield x[pick], y[pick]
+
+
 def train_recipe(data, label, gin_params, epochs, smoke):
     """Trains the recipe named by --gin_file (plus `gin_params`) as `tlbkit-train` would: its model, AdamW,
     schedule, label smoothing, clipping, batch size and epochs, validating every `train.validation_freq`."""
@@ -214,11 +227,11 @@ def train_recipe(data, label, gin_params, epochs, smoke):
           **{k: v for k, v in cfg.items() if k != "epochs"}, "train_images": int(len(xt)), "val_images": int(len(xv))})
     log = EpochLog(t0, int(net.count_params()), label)
     fit_t0 = time.perf_counter()
-    model.fit(xt, yt, batch_size=cfg["batch_size"], epochs=epochs, verbose=0, shuffle=True,
-              validation_data=(xv, yv), validation_batch_size=1024, validation_freq=cfg["validation_freq"],
+    model.fit(full_batches(xt, yt, cfg["batch_size"], cfg["seed"]), steps_per_epoch=steps, epochs=epochs, verbose=0,
+              validation_data=(xv, yv), validation_batch_size=1000, validation_freq=cfg["validation_freq"],
               callbacks=[log.callback])
     fit_s = time.perf_counter() - fit_t0
-    final = model.evaluate(xv, yv, batch_size=1024, verbose=0, return_dict=True)
+    final = model.evaluate(xv, yv, batch_size=1000, verbose=0, return_dict=True)
     emit({"part": "recipe_result", "run": label, "epochs": epochs, "val_accuracy": round(float(final["accuracy"]), 4),
           "fit_s": round(fit_s, 1), "run_wall_s": round(time.perf_counter() - t0, 1),
           "train_images_per_s": round(epochs * steps * cfg["batch_size"] / fit_s)})
