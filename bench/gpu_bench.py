@@ -67,20 +67,17 @@ def throughput(batch, steps):
 
 def load_cifar(zip_path, max_images, workers):
     """(train, validation) uint8 arrays: the image-folder split of the CPU recipe (last 10k of a seeded shuffle)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     import numpy as np
 
     from tlbkit.data import extract_zip
-    from tlbkit_tasks.vision.image_folder import find_split_root, holdout, list_images, load_image
+    from tlbkit_tasks.vision.image_folder import find_split_root, holdout, list_images, load_images
 
     root = extract_zip(zip_path, os.path.join("/tmp", "tlbkit-cifar"))
     paths, labels, classes = list_images(find_split_root(root, "train"))
     if max_images:
         pick = np.sort(np.random.default_rng(7).permutation(len(paths))[:max_images])
         paths, labels = [paths[i] for i in pick], labels[pick]
-    with ThreadPoolExecutor(workers) as pool:  # PIL releases the GIL while decoding
-        images = np.stack(list(pool.map(lambda p: load_image(p, 32), paths, chunksize=256)))
+    images, labels, _ = load_images(paths, labels, 32, skip_corrupt=False, cache=False, workers=workers)
     val_count = min(10_000, len(images) // 5)
     train_idx, val_idx = holdout(len(images), val_count, None, 0)
     return (images[train_idx], labels[train_idx]), (images[val_idx], labels[val_idx])
@@ -102,29 +99,22 @@ def recipe_settings(gin_file, gin_params):
     gin_utils.parse([gin_file], gin_params)
     defaults = {k: p.default for k, p in inspect.signature(train_lib.train).parameters.items()}
 
-    def bound(key):  # the value bound to `key`, through macros; KeyError when unbound
-        try:
-            value = gin.query_parameter(key)
-        except ValueError as e:
-            raise KeyError(key) from e
-        while isinstance(value, gin.config.ConfigurableReference) and value.configurable.name == "macro":
-            value = gin.query_parameter(f"{value.scoped_selector}.value")
-        return value
-
     names = ("batch_size", "epochs", "learning_rate", "weight_decay", "weight_decay_vectors", "schedule",
              "warmup_epochs", "min_learning_rate", "label_smoothing", "clip_norm", "validation_freq", "seed")
     settings = {}
     for name in names:
         try:
-            settings[name] = bound(f"train.{name}")
-        except KeyError:
+            settings[name] = gin_utils.evaluate_binding(f"train.{name}")
+        except gin_utils.GinConfigError:
             settings[name] = defaults[name]
-    selector = bound("train.dataset").selector  # e.g. datasets.tfds_images
+    dataset = gin.query_parameter("train.dataset")  # %DATASET -> @datasets.tfds_images(), kept unevaluated
+    while dataset.configurable.name == "macro":
+        dataset = gin.query_parameter(f"{dataset.scoped_selector}.value")
     augment = {}
     for key in ("augment", "resize_margin", "image_size"):
         try:
-            augment[key] = bound(f"{selector}.{key}")
-        except KeyError:
+            augment[key] = gin_utils.evaluate_binding(f"{dataset.selector}.{key}")
+        except gin_utils.GinConfigError:
             pass
     return gin_utils.evaluate_binding("train.model"), settings, augment
 
@@ -160,29 +150,26 @@ def recipe_model(factory, augment):
     return keras.Model(inputs, net(x)), net
 
 
-class EpochLog:
-    """Emits one JSON line per epoch: wall seconds since the run began, epoch seconds, loss, validation."""
+def epoch_logger(t0, params, label):
+    """A callback emitting one JSON line per epoch: wall seconds since the run began, epoch seconds, loss,
+    validation."""
+    import keras
 
-    def __init__(self, t0, params, label):
-        import keras
+    epoch_start = {}
 
-        outer = self
+    def on_epoch_end(epoch, logs):
+        logs = logs or {}
+        row = {"part": "recipe", "run": label, "epoch": epoch + 1,
+               "epoch_s": round(time.perf_counter() - epoch_start[epoch], 2),
+               "wall_s": round(time.perf_counter() - t0, 1), "train_loss": round(float(logs["loss"]), 4),
+               "train_accuracy": round(float(logs.get("accuracy", float("nan"))), 4), "params": params}
+        if "val_accuracy" in logs:
+            row["val_accuracy"] = round(float(logs["val_accuracy"]), 4)
+        emit(row)
 
-        class _Callback(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                outer.epoch_t0 = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                logs = logs or {}
-                row = {"part": "recipe", "run": label, "epoch": epoch + 1,
-                       "epoch_s": round(time.perf_counter() - outer.epoch_t0, 2),
-                       "wall_s": round(time.perf_counter() - t0, 1), "train_loss": round(float(logs["loss"]), 4),
-                       "train_accuracy": round(float(logs.get("accuracy", float("nan"))), 4), "params": params}
-                if "val_accuracy" in logs:
-                    row["val_accuracy"] = round(float(logs["val_accuracy"]), 4)
-                emit(row)
-
-        self.callback = _Callback()
+    return keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: epoch_start.__setitem__(epoch, time.perf_counter()),
+        on_epoch_end=on_epoch_end)
 
 
 def full_batches(x, y, batch_size, seed):
@@ -225,11 +212,10 @@ def train_recipe(data, label, gin_params, epochs, smoke):
     emit({"part": "recipe_config", "run": label, "gin_file": FLAGS.gin_file,
           "gin_params": list(FLAGS.gin_param) + list(gin_params), "epochs": epochs, "augment": augment,
           **{k: v for k, v in cfg.items() if k != "epochs"}, "train_images": int(len(xt)), "val_images": int(len(xv))})
-    log = EpochLog(t0, int(net.count_params()), label)
     fit_t0 = time.perf_counter()
     model.fit(full_batches(xt, yt, cfg["batch_size"], cfg["seed"]), steps_per_epoch=steps, epochs=epochs, verbose=0,
               validation_data=(xv, yv), validation_batch_size=1000, validation_freq=cfg["validation_freq"],
-              callbacks=[log.callback])
+              callbacks=[epoch_logger(t0, int(net.count_params()), label)])
     fit_s = time.perf_counter() - fit_t0
     final = model.evaluate(xv, yv, batch_size=1000, verbose=0, return_dict=True)
     emit({"part": "recipe_result", "run": label, "epochs": epochs, "val_accuracy": round(float(final["accuracy"]), 4),

@@ -144,6 +144,17 @@ def test_image_folder_errors(tmp_path):
         image_folder(path=str(root), validation_count=1).load()
     spec = image_folder(path=str(root), validation_count=1, skip_corrupt=True).load()
     assert spec.num_train_examples == 5
+    # Decoding in threads gives the same arrays and the same skipping and errors.
+    from tlbkit_tasks.vision.image_folder import list_images, load_images
+
+    paths, labels, _ = list_images(str(root / "train"))
+    serial = load_images(paths, labels, 32, skip_corrupt=True, cache=False)
+    threaded = load_images(paths, labels, 32, skip_corrupt=True, cache=False, workers=3)
+    for a, b in zip(serial, threaded):
+        np.testing.assert_array_equal(a, b)
+    assert serial[2] == 1 and len(serial[0]) == 6
+    with pytest.raises(BadImageError, match="broken.jpg"):
+        load_images(paths, labels, 32, skip_corrupt=False, cache=False, workers=3)
     os.makedirs(root / "train" / "empty")
     with pytest.raises(ValueError, match="empty.*holds no image"):
         image_folder(path=str(root), validation_count=1, skip_corrupt=True).load()
