@@ -13,7 +13,7 @@ from binaries import ROOT, assert_eval_reproduces_metrics, run_binary
 from layer_test_case import assert_model_reloads
 from tlbkit_tasks.timeseries import SeriesLinearTokenizer, SeriesPatchTokenizer, TSFormatError, parse_ts, ts_files, ucr
 from tlbkit_tasks.timeseries.series_ops import masked_normalize
-from tlbkit_tasks.timeseries.ucr import aeon_data_dir, handle_missing, read_csv_series
+from tlbkit_tasks.timeseries.ucr import aeon_data_dir, handle_missing, make_train_map, read_csv_series
 from tlbkit import pipeline
 from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
 from tlbkit.models import SequenceClassifier
@@ -86,6 +86,39 @@ def test_missing_value_policies():
     assert mask.all()
     values, _ = handle_missing(series, "zero", "x.ts")
     assert values[1, 0] == 0 and values[2, 1] == 0
+
+
+def test_window_slicing_shifts_and_stretches_each_series_and_keeps_its_mask():
+    import tensorflow as tf
+
+    steps = np.arange(20, dtype="float32")
+    values = np.stack([2.0 * steps + 1.0, -steps], axis=1)  # two linear channels
+    mask = np.ones(20, bool)
+    mask[5] = False  # a missing step (missing='mask')
+    train_map = make_train_map("slice_jitter_scale", seed=3, scale=0.0, noise=0.0)
+    ds = tf.data.Dataset.from_tensors(({"values": values, "mask": mask}, 0)).repeat(8).map(train_map)
+    starts, slopes = [], []
+    for inputs, _ in ds:  # the map runs in graph mode, at the series' own length
+        out, out_mask = inputs["values"].numpy(), inputs["mask"].numpy()
+        assert out.shape == (20, 2) and out_mask.shape == (20,)
+        assert 1 <= (~out_mask).sum() <= 3  # the missing step, stretched over its neighbours
+        kept = np.flatnonzero(out_mask)
+        slope = np.polyfit(kept, out[kept, 0], 1)[0]
+        # a linear series stays linear: a window of 90-100 % of it, starting inside it
+        np.testing.assert_allclose(out[kept, 0], np.polyval(np.polyfit(kept, out[kept, 0], 1), kept), atol=1e-4)
+        np.testing.assert_allclose(out[kept, 1], -(out[kept, 0] - 1.0) / 2.0, atol=1e-4)
+        assert 0.9 * 2.0 - 1e-4 <= slope <= 2.0 + 1e-4
+        start = out[0, 0] if out_mask[0] else out[kept[0], 0] - slope * kept[0]
+        assert 1.0 - 1e-4 <= start and start + 19 * slope <= 39.0 + 1e-4
+        np.testing.assert_array_equal(out[~out_mask], 0.0)  # masked steps are zeroed
+        starts.append(start)
+        slopes.append(slope)
+    assert np.ptp(starts) > 0.1 and np.ptp(slopes) > 0.01  # a new window for every example
+    # jitter_scale alone leaves where the series sits alone
+    inputs, _ = make_train_map("jitter_scale", seed=3, scale=0.0, noise=0.0)({"values": values, "mask": mask}, 0)
+    np.testing.assert_allclose(inputs["values"].numpy()[mask], values[mask], atol=1e-5)
+    with pytest.raises(ValueError, match="slice_jitter_scale"):
+        make_train_map("slice")
 
 
 @needs_aeon
