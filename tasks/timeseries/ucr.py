@@ -98,12 +98,13 @@ def slice_window(values, mask, ratio, seed=None):
     """
     import tensorflow as tf
 
-    last = tf.cast(tf.maximum(tf.shape(values)[0] - 1, 1), values.dtype)
+    steps = tf.shape(values)[0]
+    last = tf.cast(tf.maximum(steps - 1, 1), values.dtype)
     span = ratio * last
     start = tf.random.uniform([], 0.0, 1.0, seed=seed) * (last - span)
-    position = start + tf.cast(tf.range(tf.shape(values)[0]), values.dtype) * (span / last)
+    position = start + tf.cast(tf.range(steps), values.dtype) * (span / last)
     low = tf.cast(tf.floor(position), "int32")
-    high = tf.minimum(low + 1, tf.shape(values)[0] - 1)
+    high = tf.minimum(low + 1, steps - 1)
     weight = (position - tf.cast(low, values.dtype))[:, None]
     sliced = tf.gather(values, low) * (1.0 - weight) + tf.gather(values, high) * weight
     return sliced, tf.logical_and(tf.gather(mask, low), tf.gather(mask, high))
