@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 
 from binaries import ROOT, assert_eval_reproduces_metrics, run_binary
-from tlbkit_tasks.vision import ConvStemTokenizer, PatchTokenizer, image_folder, tfds_images
+from tlbkit_tasks.vision import ConvStemTokenizer, FlipViews, PatchTokenizer, image_folder, tfds_images
 from tlbkit_tasks.vision.image_folder import BadImageError
 from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
+from tlbkit import evaluate, registry, saving
 from tlbkit.models import SequenceClassifier
 
 
@@ -59,6 +60,45 @@ def test_seed_model_has_the_examples_364810_parameters():
                                tokenizer=PatchTokenizer(48, 4, 64))
     assert tuple(model(np.zeros((1, 48, 48, 3), "float32")).shape) == (1, 10)
     assert model.count_params() == 364_810
+
+
+def test_flip_views_average_the_logits_of_each_image_and_its_mirror_at_inference_only(tmp_path):
+    import keras
+
+    images = np.random.default_rng(0).uniform(size=(3, 32, 32, 3)).astype("float32")
+    views = FlipViews()
+    same, mirrored = views(images)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(same), images)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(mirrored), images[:, :, ::-1])
+    with pytest.raises(ValueError, match=r"expects \(batch, height, width, channels\) images"):
+        views(np.zeros((2, 32, 3), "float32"))
+
+    keras.utils.set_random_seed(0)
+    cell = TLBCell(dim=16, num_heads=2, num_layers=2, r=1, num_latents=2, dropout=0.0, attention_dropout=0.0)
+    model = SequenceClassifier(TLBEncoder(cell, chunk_size=16), ClassificationHead(4, pooling="mean"),
+                               tokenizer=ConvStemTokenizer(32, 16, filters=(8,), norm="batch"),
+                               test_time_views=views)
+    one = keras.ops.convert_to_numpy(model.logits(images, training=False))
+    other = keras.ops.convert_to_numpy(model.logits(images[:, :, ::-1], training=False))
+    assert np.abs(one - other).max() > 1e-3  # the model is not mirror-symmetric: the average is a real change
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(images, training=False)), (one + other) / 2,
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.predict(images, verbose=0), (one + other) / 2, rtol=1e-4, atol=1e-5)
+    path = str(tmp_path / "flip.keras")
+    model.save(path)
+    loaded = saving.load_model(path)
+    assert isinstance(loaded.test_time_views, FlipViews)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(images, training=False)), (one + other) / 2,
+                               rtol=1e-4, atol=1e-5)
+    # tlbkit-eval --test_time_views: the same weights scored with one view, or other registered views.
+    single = evaluate.with_test_time_views(loaded, "none")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(single(images, training=False)), one, rtol=1e-4, atol=1e-5)
+    assert isinstance(evaluate.with_test_time_views(single, "flip").test_time_views, FlipViews)
+    with pytest.raises(registry.UnknownNameError, match="Registered views: flip"):
+        evaluate.with_test_time_views(single, "mirror")
+    # Training sees one view (BatchNorm's batch statistics would differ for a doubled batch; last: it moves them).
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(images, training=True)),
+                               keras.ops.convert_to_numpy(model.logits(images, training=True)), rtol=1e-5, atol=1e-6)
 
 
 def test_random_shift_is_a_per_example_pad_and_crop_that_compiles(tmp_path):
@@ -221,6 +261,11 @@ def test_viz_and_predict_on_seed_cpu_run(folder, seed_cpu_run):
     assert open(out, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     proc = run_binary("predict", f"--model_dir={seed_cpu_run}", image, check=True)
     assert "cat" in proc.stdout or "dog" in proc.stdout
+    # The seed model has no test-time views; tlbkit-eval can score it with the flip views.
+    proc = run_binary("evaluate", f"--model_dir={seed_cpu_run}", "--test_time_views=flip", check=True)
+    flipped = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert flipped["test_time_views"] == "flip" and flipped["examples"] > 0 and 0.0 <= flipped["accuracy"] <= 1.0
+    assert json.loads((seed_cpu_run / "eval_validation_last_views-flip.json").read_text()) == flipped
 
 
 def test_cifar_run_scores_other_images_without_the_training_data(tmp_path):

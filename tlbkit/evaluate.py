@@ -104,7 +104,24 @@ def read_labelled(spec, source, names, split="test"):
     return spec.with_test(spec.read_source(source, list(names), split))
 
 
-def evaluate(model_dir, split="validation", source=None, checkpoint="last", batch_size=256, output="auto"):
+def with_test_time_views(model, views):
+    """A copy of `model` sharing its parts and weights, with other test-time views: `"none"` (one view) or a
+    registered views name (`"flip"`).
+
+    Raises:
+        ValueError: for a model without a `test_time_views` attribute (not a `SequenceClassifier`).
+        UnknownNameError: for a name nothing registered (naming the registered ones).
+    """
+    from tlbkit import registry
+
+    if not hasattr(model, "test_time_views"):
+        raise ValueError(f"{type(model).__name__} has no test-time views to replace; drop --test_time_views.")
+    return type(model)(encoder=model.encoder, head=model.head, tokenizer=model.tokenizer,
+                       test_time_views=None if views == "none" else registry.VIEWS.build(views), name=model.name)
+
+
+def evaluate(model_dir, split="validation", source=None, checkpoint="last", batch_size=256, output="auto",
+             test_time_views=None):
     """Scores a run's model on one of its splits, or on other labelled data; writes the result as JSON.
 
     Args:
@@ -117,22 +134,35 @@ def evaluate(model_dir, split="validation", source=None, checkpoint="last", batc
         checkpoint: str. `"last"` or `"best"`.
         batch_size: int.
         output: str or None. JSON file to write the result to; `"auto"` is
-            `<model_dir>/eval_<split or data name>_<checkpoint>.json`; None writes nothing.
+            `<model_dir>/eval_<split or data name>_<checkpoint>.json` (`..._views-<name>.json` with
+            `test_time_views`); None writes nothing.
+        test_time_views: str or None. Score the model with other test-time views than it was saved with:
+            `"none"` (one view: what the trained function gives without them) or a registered views name
+            (`"flip"`). None: the model as saved.
 
     Returns:
         dict: `checkpoint`, `loss` (the name of the loss), `split` or `data`, `examples`, `accuracy`,
-        `cross_entropy`.
+        `cross_entropy`, and `test_time_views` when given.
     """
+    if test_time_views not in (None, "none"):
+        from tlbkit import registry
+
+        registry.VIEWS.get(test_time_views)  # an unknown name fails before anything loads
     spec = run_spec()
     if source is not None:
         spec = read_labelled(spec, source, class_names(model_dir, spec), split)
     model = load_run_model(model_dir, checkpoint)
+    if test_time_views is not None:
+        model = with_test_time_views(model, test_time_views)
     metrics = evaluate_model(model, spec, "test" if source is not None else split, batch_size)
     where = {"data": os.path.abspath(source)} if source is not None else {"split": split}
     result = {"checkpoint": checkpoint, "loss": LOSS, **where, **metrics}
+    if test_time_views is not None:
+        result["test_time_views"] = test_time_views
     if output == "auto":
         name = _slug(os.path.basename(os.path.normpath(source))) if source is not None else split
-        output = os.path.join(model_dir, f"eval_{name}_{checkpoint}.json")
+        views = f"_views-{_slug(test_time_views)}" if test_time_views is not None else ""
+        output = os.path.join(model_dir, f"eval_{name}_{checkpoint}{views}.json")
     if output is not None:
         rd.atomic_write_json(output, result)
     return result

@@ -110,5 +110,6 @@ ENCODERS = Registry("encoders")
 HEADS = Registry("heads")
 DATASETS = Registry("datasets")
 MODELS = Registry("models")
+VIEWS = Registry("views")  # test-time views of a batch (SequenceClassifier.test_time_views)
 
-ALL = {r.kind: r for r in (TOKENIZERS, CELLS, ENCODERS, HEADS, DATASETS, MODELS)}
+ALL = {r.kind: r for r in (TOKENIZERS, CELLS, ENCODERS, HEADS, DATASETS, MODELS, VIEWS)}

@@ -1,6 +1,7 @@
-"""Vision plugins: patch and conv-stem tokenizers, image-folder and TFDS datasets, augmentation."""
+"""Vision plugins: patch and conv-stem tokenizers, image-folder and TFDS datasets, augmentation, flip views."""
 
 from tlbkit_tasks.vision.conv_stem_tokenizer import ConvStemTokenizer  # noqa: F401
+from tlbkit_tasks.vision.flip_views import FlipViews  # noqa: F401
 from tlbkit_tasks.vision.image_folder import image_folder  # noqa: F401
 from tlbkit_tasks.vision.patch_tokenizer import PatchTokenizer  # noqa: F401
 from tlbkit_tasks.vision.random_shift import RandomShift  # noqa: F401

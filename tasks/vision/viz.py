@@ -37,7 +37,7 @@ def attention_maps(model, images):
         raise ValueError("tlbkit-viz needs a TLB encoder (the run uses a baseline encoder).")
     tokens, mask = split_tokens(model.tokenizer(images))
     out = model.encoder(tokens, padding_mask=mask, return_attention_scores=True)
-    logits = model.head(out)
+    logits = model(images, training=False)  # the model's prediction (averaged over its test-time views, if any)
     att = ops.convert_to_numpy(out["attention"])  # (B, N, heads, latents, C)
     per_token = att.max(axis=3).mean(axis=2)  # (B, N, C)
     num_tokens = tokens.shape[1]

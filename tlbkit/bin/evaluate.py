@@ -5,6 +5,7 @@ r"""tlbkit-eval: scores a trained model on one of its run's splits, or on other 
     tlbkit-eval --model_dir=runs/imdb --data=aclImdb_v1.zip --split=test   # aclImdb: its test/ folder
     tlbkit-eval --model_dir=runs/gunpoint --data=GunPoint_TEST.ts
     tlbkit-eval --preset=cifar10_tlb --data=tfds:cifar10:test
+    tlbkit-eval --preset=cifar10_tlb --data=tfds:cifar10:test --test_time_views=none   # one view, not the flips
 
 --data is read by the run's dataset plugin with the run's class names (docs/usage.md, "Your own data");
 the training data need not be present. Prints one JSON line (accuracy, plain cross-entropy, examples,
@@ -27,6 +28,9 @@ def define_flags():
     cli.define_flag("Data", flags.DEFINE_string, "data", None,
                     "Other labelled data to score (folder, zip, .ts file, tfds:name:split) instead of a run split.")
     cli.define_flag("Data", flags.DEFINE_integer, "batch_size", 256, "Evaluation batch size.")
+    cli.define_flag("Model", flags.DEFINE_string, "test_time_views", None,
+                    "Score the model with other test-time views than it was saved with: 'none' (one view) or a "
+                    "registered name ('flip': each image and its mirror). Default: as saved.")
     cli.define_flag("Output", flags.DEFINE_string, "output", None,
                     "JSON file for the result. Default: <model_dir>/eval_<split or data name>_<checkpoint>.json; "
                     "with --preset, none.")
@@ -46,7 +50,8 @@ def main(argv):
     from tlbkit import evaluate
 
     output = FLAGS.output or (None if FLAGS.preset else "auto")
-    metrics = evaluate.evaluate(model_dir, FLAGS.split, FLAGS.data, FLAGS.checkpoint, FLAGS.batch_size, output)
+    metrics = evaluate.evaluate(model_dir, FLAGS.split, FLAGS.data, FLAGS.checkpoint, FLAGS.batch_size, output,
+                                FLAGS.test_time_views)
     print(json.dumps(metrics, sort_keys=True))
 
 

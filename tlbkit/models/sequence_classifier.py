@@ -28,21 +28,45 @@ class SequenceClassifier(keras.Model):
         head: `ClassificationHead`.
         tokenizer: optional Keras layer. `None` means the inputs already are
             tokens (a tensor, or a `(tokens, mask)` pair / dict).
+        test_time_views: optional Keras layer mapping a batch of inputs to a list
+            of views of the same examples, each shaped like the batch (e.g. the
+            images and their mirror images: test-time augmentation). At inference
+            (`training` falsy: `evaluate`, `predict`, validation in `fit`) the
+            views go through the network as one batch and their logits are
+            averaged; training never uses them. `None` (default): one view.
         **kwargs: forwarded to `keras.Model`.
 
     Streaming (TLB encoder only): `init_state(batch_size)` and
     `step(token_chunk, state, mask=None) -> (logits, new_state)` feed an
     unbounded stream chunk by chunk with constant memory, giving a prediction
-    after each chunk.
+    after each chunk (from tokens: `test_time_views` do not apply).
     """
 
-    def __init__(self, encoder, head, tokenizer=None, **kwargs):
+    def __init__(self, encoder, head, tokenizer=None, test_time_views=None, **kwargs):
         super().__init__(**kwargs)
         self.tokenizer = tokenizer
         self.encoder = encoder
         self.head = head
+        self.test_time_views = test_time_views
 
     def call(self, inputs, training=None):
+        if self.test_time_views is None or training:
+            return self.logits(inputs, training=training)
+        views = list(self.test_time_views(inputs))
+        if not views:
+            raise ValueError(f"test_time_views {self.test_time_views.name!r} returned no views.")
+        if len(views) == 1:
+            return self.logits(views[0], training=training)
+        # One batch of len(views) * B examples: one pass through the network, then the mean over views.
+        def concatenate(*parts):
+            return None if parts[0] is None else keras.ops.concatenate(parts, axis=0)
+
+        batch = keras.tree.map_structure(concatenate, *views)
+        logits = self.logits(batch, training=training)
+        return keras.ops.mean(keras.ops.stack(keras.ops.split(logits, len(views), axis=0)), axis=0)
+
+    def logits(self, inputs, training=None):
+        """The logits of one view of the inputs: `tokenizer -> encoder -> head`."""
         tokenized = self.tokenizer(inputs, training=training) if self.tokenizer is not None else inputs
         tokens, mask = split_tokens(tokenized)
         outputs = self.encoder(tokens, padding_mask=mask, training=training)
@@ -88,6 +112,9 @@ class SequenceClassifier(keras.Model):
                 "tokenizer": keras.saving.serialize_keras_object(self.tokenizer)
                 if self.tokenizer is not None
                 else None,
+                "test_time_views": keras.saving.serialize_keras_object(self.test_time_views)
+                if self.test_time_views is not None
+                else None,
             }
         )
         return config
@@ -122,7 +149,7 @@ class SequenceClassifier(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("encoder", "head", "tokenizer"):
+        for key in ("encoder", "head", "tokenizer", "test_time_views"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
