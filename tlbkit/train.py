@@ -14,6 +14,7 @@ from tlbkit import pipeline
 from tlbkit import run_dir as rd
 from tlbkit import saving
 from tlbkit.callbacks import RunRecorder
+from tlbkit.ema import EMAWeights, check_ema_momentum
 from tlbkit.layers import checks
 from tlbkit.losses import SparseCategoricalCrossentropy
 from tlbkit.metrics import Accuracy, CrossEntropy
@@ -44,9 +45,10 @@ def make_learning_rate(learning_rate, schedule, warmup_steps, total_steps, min_l
 
 
 def compile_for_training(net, learning_rate, weight_decay=1e-4, clip_norm=None, label_smoothing=0.0,
-                         jit_compile=False):
-    """Compiles `net` as `train()` does: AdamW (decoupled weight decay, global-norm clipping), label-smoothed
-    cross-entropy, accuracy and cross-entropy metrics. `learning_rate` is a float or a schedule.
+                         jit_compile=False, ema_momentum=None):
+    """Compiles `net` as `train()` does: AdamW (decoupled weight decay, global-norm clipping; with
+    `ema_momentum`, a moving average of the weights), label-smoothed cross-entropy, accuracy and cross-entropy
+    metrics. `learning_rate` is a float or a schedule.
 
     `jit_compile` chooses XLA for TensorFlow's step (a `tf.function` graph without it). Under JAX the step is
     always jitted: an unjitted JAX step runs op by op, orders of magnitude slower. Keras falls back to that
@@ -55,7 +57,8 @@ def compile_for_training(net, learning_rate, weight_decay=1e-4, clip_norm=None, 
     """
     jax = keras.backend.backend() == "jax"
     optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay,
-                                       global_clipnorm=clip_norm)
+                                       global_clipnorm=clip_norm, use_ema=ema_momentum is not None,
+                                       ema_momentum=0.99 if ema_momentum is None else ema_momentum)
     net.compile(optimizer=optimizer, loss=SparseCategoricalCrossentropy(label_smoothing=label_smoothing),
                 metrics=[Accuracy(), CrossEntropy()], jit_compile=True if jax else jit_compile)
     if jax and not net.jit_compile:
@@ -97,6 +100,7 @@ def train(
     validation_freq=1,
     jit_compile=False,
     time_budget_min=None,
+    ema_momentum=None,
     seed=0,
     strategy=None,
     is_chief=True,
@@ -137,6 +141,12 @@ def train(
             early enough for that epoch's end (validation, checkpoints) to finish in time
             (`tlbkit.time_budget`). Set `epochs` high enough not to stop first. TensorFlow backend, one
             worker.
+        ema_momentum: float or None. Keep an exponential moving average of the weights (`average =
+            m * average + (1 - m) * weights` after each step; 0.999 averages over ~1000 steps) and make it
+            the model: validation, `last.keras`/`best.keras`, `metrics.json` and presets score the average,
+            while training steps update the raw weights (`tlbkit.ema.EMAWeights`). BatchNorm's moving
+            statistics are not averaged (they follow the raw weights). TensorFlow backend. None (default):
+            no average.
         seed: int. Seeds weights, dropout and data order.
         strategy: tf.distribute strategy or None.
         is_chief: bool. Whether this worker writes the run directory.
@@ -152,6 +162,10 @@ def train(
     checks.positive_int("epochs", epochs)
     checks.positive_int("validation_freq", validation_freq)
     checks.one_of("weight_decay_vectors", weight_decay_vectors, (True, False))
+    check_ema_momentum(ema_momentum)
+    if ema_momentum is not None and keras.backend.backend() != "tensorflow":
+        raise ValueError(f"train.ema_momentum needs the TensorFlow backend (KERAS_BACKEND is "
+                         f"{keras.backend.backend()!r}): the average is swapped in and out between compiled steps.")
     if time_budget_min is not None:
         if not isinstance(time_budget_min, (int, float)) or not time_budget_min > 0:
             raise ValueError(f"train.time_budget_min must be a positive number of minutes; got {time_budget_min!r}.")
@@ -188,7 +202,7 @@ def train(
         net = model(num_classes=spec.num_classes)
         lr = make_learning_rate(learning_rate, schedule, int(warmup_epochs * steps), steps * epochs, min_learning_rate,
                                 time_budget=time_budget_min is not None)
-        compile_for_training(net, lr, weight_decay, clip_norm, label_smoothing, jit_compile)
+        compile_for_training(net, lr, weight_decay, clip_norm, label_smoothing, jit_compile, ema_momentum)
         example_batch = next(iter(train_ds))
         net(example_batch[0])  # builds; shape errors between tokenizer and encoder surface here
         compat.prepare_multi_worker_fit(net, example_batch, strategy)
@@ -211,6 +225,8 @@ def train(
     recorder = RunRecorder(model_dir, resume, monitor, is_chief, on_first_step, start_time,
                            extra_state=lambda: {"time_budget": budget.state()} if budget is not None else {})
     callbacks = [recorder]
+    if ema_momentum is not None:  # before the recorder: checkpoints hold the average
+        callbacks.insert(0, EMAWeights(resumed=bool(initial_epoch)))
     if time_budget_min is not None:
         budget = TimeBudget(60.0 * time_budget_min, recorder.wall_time, lr if isinstance(lr, TimeBudgetCosine) else None,
                             state=resume.get("time_budget"), validation_freq=validation_freq if val_ds is not None else None)
