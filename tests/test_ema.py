@@ -63,7 +63,7 @@ def test_the_average_is_validated_checkpointed_left_in_the_model_and_swapped_bac
     saving.load_weights(resumed, path)
     callback = EMAWeights(resumed=True)
     callback.set_model(resumed)
-    callback.on_train_begin()
+    callback.on_epoch_begin(0)
     for got, want in zip(weights(resumed), raw.steps[-1]):
         np.testing.assert_allclose(got, want, rtol=1e-6)
     averages = [keras.ops.convert_to_numpy(v) for v in resumed.optimizer._model_variables_moving_average]

@@ -27,9 +27,9 @@ class EMAWeights(keras.callbacks.Callback):
     - around each evaluation (validation inside `fit`): the average is scored;
     - at each epoch end (place this callback before the one that writes checkpoints): the average goes into
       the model and the raw weights into the optimizer's average slots, so a checkpoint with optimizer
-      state (`last.keras`) is the averaged model and still holds both sets; a run resumed from it swaps
-      them back when training begins (`resumed=True`);
-    - at the next epoch's start: swapped back.
+      state (`last.keras`) is the averaged model and still holds both sets;
+    - at the next epoch's start, in this run or in one resumed from that checkpoint (`resumed=True`):
+      swapped back.
 
     `fit` ends by copying the optimizer's slots into the model (`finalize_variable_values`), which after an
     epoch-end swap would bring back the raw weights: `on_train_end` puts the average back. Non-trainable
@@ -61,12 +61,8 @@ class EMAWeights(keras.callbacks.Callback):
             average.assign(value)
         self.average_in_model = not self.average_in_model
 
-    def on_train_begin(self, logs=None):
-        if self.average_in_model:  # resumed from an epoch-end checkpoint: the raw weights train on
-            self.swap()
-
     def on_epoch_begin(self, epoch, logs=None):
-        if self.average_in_model:
+        if self.average_in_model:  # after an epoch end, or resumed from its checkpoint: the raw weights train on
             self.swap()
 
     def on_test_begin(self, logs=None):
