@@ -190,6 +190,23 @@ def test_a_hanging_trial_is_killed(tmp_path):
     assert open(os.path.join(trial_dir, "error.txt")).readline().startswith("timed out after 0.5 s")
 
 
+def test_a_sweep_root_in_use_is_refused(tmp_path):
+    """One sweep per root at a time: a second one would rerun and overwrite the first one's trials."""
+    from tlbkit.run_dir import LOCK_FILE, RunDirError, locked
+
+    root = str(tmp_path / "busy")
+    sweep = ablate.build_sweep(gin_files=["recall_cpu.gin"])
+    with locked(root, "--root"):
+        with pytest.raises(RunDirError, match=r"busy is in use by another tlbkit process.*another --root"):
+            ablate.run_sweep(sweep, root)
+        with pytest.raises(RunDirError):  # a second open of the lock file, even in one process
+            with locked(root):
+                pass
+    assert os.listdir(root) == [LOCK_FILE]  # refused before anything was written
+    with locked(root):  # released when the block ends
+        pass
+
+
 # === A tiny sweep end to end ===
 
 

@@ -117,6 +117,18 @@ def test_config_change_is_refused_then_overwritten(finished_run, tmp_path):
     assert "learning_rate = 0.5" in open(os.path.join(model_dir, "config.gin")).read()
 
 
+def test_a_model_dir_in_use_is_refused(finished_run, tmp_path):
+    from tlbkit import run_dir
+
+    model_dir = str(tmp_path / "run")
+    shutil.copytree(finished_run[0], model_dir)  # the lock file comes along, unlocked: the copy is usable
+    with run_dir.locked(model_dir):  # as a training process in that folder would hold it
+        proc = run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}", "--overwrite",
+                          *tiny_params("train.epochs = 1"))
+    assert proc.returncode == 2 and "is in use by another tlbkit process" in proc.stderr, proc.stderr[-2000:]
+    assert tree_digest(model_dir) == tree_digest(finished_run[0])  # --overwrite did not empty it
+
+
 def test_same_seed_same_first_epoch_loss(finished_run, tmp_path):
     model_dir, _ = finished_run
     other = str(tmp_path / "again")

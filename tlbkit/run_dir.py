@@ -13,12 +13,54 @@ CONFIG_FILE = "config.gin"
 METRICS_FILE = "metrics.json"
 CLASSES_FILE = "classes.json"
 EXPORT_FILE = "export.json"  # marks an exported run (a preset): which checkpoint its model.keras is
+LOCK_FILE = ".tlbkit.lock"  # held (flock) by the process working in a run or sweep folder; stays, empty
 
 NEW, RESUME, FINISHED = "new", "resume", "finished"
 
 
 class RunDirError(ValueError):
     """A run directory that cannot be used as asked (unwritable, or holding another run)."""
+
+
+@contextlib.contextmanager
+def locked(folder, flag="--model_dir"):
+    """Holds an exclusive lock on a run (or sweep) folder while the `with` block runs.
+
+    Two processes writing one folder overwrite each other's checkpoints; with the lock the second one
+    stops at once with a clear error instead. The lock is an advisory `flock` on the empty file
+    `LOCK_FILE` in the folder (created if missing, never written, left in place), so the operating system
+    releases it when its process ends, however it ends: there is no stale lock to clean up. Where `fcntl`
+    does not exist (Windows) the folder is not locked.
+
+    Args:
+        folder: str. The folder (created if missing).
+        flag: str. The flag that named it, for the error message.
+
+    Raises:
+        RunDirError: the folder is not writable, or another process holds its lock.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = os.path.join(folder, LOCK_FILE)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle = open(path, "a")
+    except OSError as e:
+        raise RunDirError(f"{flag} {folder!r} is not writable: {e.strerror}. Choose another {flag}.") from e
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            raise RunDirError(
+                f"{folder} is in use by another tlbkit process (it holds the lock {path}); two processes in one "
+                f"folder would overwrite each other's files. Wait for that process to end or stop it, or choose "
+                f"another {flag}.") from e
+        yield
+    finally:
+        handle.close()  # closing releases the lock
 
 
 def prepare(model_dir, config_text, overwrite=False):
@@ -29,7 +71,7 @@ def prepare(model_dir, config_text, overwrite=False):
       finished run stays byte-identical), else `RESUME`.
     - Another `config.gin`: refused unless `overwrite`; but a start that never finished an epoch
       (it failed before or during its first epoch: no `resume.json`) is replaced without asking.
-    Replacing empties the folder.
+    Replacing empties the folder (but for `LOCK_FILE`, which the caller may hold: `locked`).
 
     Raises:
         RunDirError: the folder is not writable, or holds another run and `overwrite` is False.
@@ -57,6 +99,8 @@ def prepare(model_dir, config_text, overwrite=False):
     if not started:
         print(f"tlbkit: {model_dir} holds a start with another config that never finished an epoch; replacing it.")
     for entry in os.listdir(model_dir):
+        if entry == LOCK_FILE:
+            continue
         path = os.path.join(model_dir, entry)
         shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
     return NEW

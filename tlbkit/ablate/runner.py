@@ -11,7 +11,7 @@ import threading
 import time
 
 from tlbkit.ablate.results import ERROR_FILE, collect, write_results
-from tlbkit.run_dir import atomic_write_json, read_json
+from tlbkit.run_dir import atomic_write_json, locked, read_json
 from tlbkit.ablate.sweep import make_trials, train_args
 
 TRIAL_FILE = "trial.json"
@@ -143,9 +143,17 @@ def run_sweep(sweep, root, parallel=1, timeout=None, extra_flags=(), overwrite_s
 
     Returns:
         list of result rows (dicts), as written to `results.csv`.
+
+    Raises:
+        RunDirError: another process is running a sweep on `root` (`tlbkit.run_dir.locked`).
     """
     if parallel < 1:
         raise ValueError(f"`parallel` must be >= 1. Received: parallel={parallel}")
+    with locked(root, "--root"):  # a second sweep on this root would rerun and overwrite the same trials
+        return _run_sweep(sweep, root, parallel, timeout, extra_flags, overwrite_stale, command, log)
+
+
+def _run_sweep(sweep, root, parallel, timeout, extra_flags, overwrite_stale, command, log):
     trials = make_trials(sweep)
     os.makedirs(os.path.join(root, "trials"), exist_ok=True)
     atomic_write_json(os.path.join(root, "sweep.json"), {**dataclasses.asdict(sweep), "command": command})

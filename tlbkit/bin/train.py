@@ -5,13 +5,14 @@ r"""tlbkit-train: trains the model that gin files describe and writes everything
     tlbkit-train --list
 
 Rerunning the same command on the same --model_dir resumes after the last finished epoch; a finished run
-is left as it is.
+is left as it is. One process at a time works in a --model_dir: a second one is refused while the first runs.
 """
 
 import time
 
 START = time.time()  # before the heavy imports: the run's wall time counts from here
 
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 
@@ -47,18 +48,19 @@ def main(argv):
 
     params = list(FLAGS.gin_param) + ([f"train.seed = {FLAGS.seed}"] if FLAGS.seed is not None else [])
     config = cli.config_header() + cli.parse_gin(FLAGS.gin_file, params)
-    state = run_dir.prepare(FLAGS.model_dir, config, FLAGS.overwrite) if is_chief else run_dir.RESUME
-    if state == run_dir.FINISHED:  # a finished run stays byte-identical
-        print(f"tlbkit: {FLAGS.model_dir} holds a finished run; nothing to do.")
-        return print(json.dumps(run_dir.read_json(os.path.join(FLAGS.model_dir, run_dir.METRICS_FILE)), sort_keys=True))
-    if is_chief:
-        run_dir.append_text(os.path.join(FLAGS.model_dir, "command.txt"), cli.command_line() + "\n")
-        if state == run_dir.NEW:
-            run_dir.atomic_write_text(os.path.join(FLAGS.model_dir, run_dir.CONFIG_FILE), config)
-    metrics = train_lib.train(model_dir=FLAGS.model_dir, strategy=strategy, is_chief=is_chief, start_time=START,
-                              on_first_step=lambda: is_chief and cli.write_operative_config(FLAGS.model_dir))
+    with run_dir.locked(FLAGS.model_dir) if is_chief else contextlib.nullcontext():
+        state = run_dir.prepare(FLAGS.model_dir, config, FLAGS.overwrite) if is_chief else run_dir.RESUME
+        if state == run_dir.FINISHED:  # a finished run stays byte-identical
+            print(f"tlbkit: {FLAGS.model_dir} holds a finished run; nothing to do.")
+            return print(json.dumps(run_dir.read_json(os.path.join(FLAGS.model_dir, run_dir.METRICS_FILE)),
+                                    sort_keys=True))
+        if is_chief:
+            run_dir.append_text(os.path.join(FLAGS.model_dir, "command.txt"), cli.command_line() + "\n")
+            if state == run_dir.NEW:
+                run_dir.atomic_write_text(os.path.join(FLAGS.model_dir, run_dir.CONFIG_FILE), config)
+        metrics = train_lib.train(model_dir=FLAGS.model_dir, strategy=strategy, is_chief=is_chief, start_time=START,
+                                  on_first_step=lambda: is_chief and cli.write_operative_config(FLAGS.model_dir))
     print(json.dumps(metrics, sort_keys=True))
-
 
 def run():
     cli.run(main, __doc__, define_flags)
