@@ -71,14 +71,16 @@ def main(argv):
     n = len(dirs)
     print(f"{n} runs, {len(labels)} {FLAGS.split} examples; single models: "
           f"{statistics.mean(single):.4f} ± {statistics.stdev(single):.4f} ({', '.join(f'{a:.4f}' for a in single)})")
-    print("| members k | first k runs | mean over the n windows of k consecutive runs (cyclic) |")
+    print("| members k | first k runs | over the n windows of k consecutive runs (cyclic): mean ± std (min–max) |")
     print("|---|---|---|")
     rows = []
     for k in range(1, n + 1):
         windows = [accuracy([(s + i) % n for i in range(k)]) for s in range(n)]
         rows.append({"k": k, "first": accuracy(range(k)), "windows_mean": statistics.mean(windows),
-                     "windows_std": statistics.stdev(windows) if k < n else 0.0})
-        print(f"| {k} | {rows[-1]['first']:.4f} | {rows[-1]['windows_mean']:.4f} ± {rows[-1]['windows_std']:.4f} |")
+                     "windows_std": statistics.stdev(windows) if k < n else 0.0,
+                     "windows_min": min(windows), "windows_max": max(windows)})
+        print(f"| {k} | {rows[-1]['first']:.4f} | {rows[-1]['windows_mean']:.4f} ± {rows[-1]['windows_std']:.4f} "
+              f"({min(windows):.4f}–{max(windows):.4f}) |")
     print(json.dumps({"runs": dirs, "split": FLAGS.split, "single": single, "ensembles": rows}))
 
 
