@@ -62,6 +62,7 @@ def main(argv):
                                   on_first_step=lambda: is_chief and cli.write_operative_config(FLAGS.model_dir))
     print(json.dumps(metrics, sort_keys=True))
 
+
 def run():
     cli.run(main, __doc__, define_flags)
 
