@@ -30,13 +30,13 @@ def run_dirs(patterns):
     found = sorted({d for p in patterns for d in glob.glob(p) if os.path.exists(os.path.join(d, "config.gin"))})
     if len(found) < 2:
         raise SystemExit(f"seed_ensemble: need at least 2 run directories; {patterns} matched {found}.")
-    configs = {d: SEED.sub("", open(os.path.join(d, "config.gin")).read()) for d in found}
-    if len(set(configs.values())) != 1:
+    texts = {d: open(os.path.join(d, "config.gin")).read() for d in found}
+    if len({SEED.sub("", text) for text in texts.values()}) != 1:
         raise SystemExit("seed_ensemble: the runs' config.gin differ in more than train.seed; give the seeds of "
                          "one setting.")
 
     def seed(d):
-        match = SEED.search(open(os.path.join(d, "config.gin")).read())
+        match = SEED.search(texts[d])
         return match.group(0) if match else ""
 
     return sorted(found, key=lambda d: (len(seed(d)), seed(d)))

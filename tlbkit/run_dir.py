@@ -22,6 +22,10 @@ class RunDirError(ValueError):
     """A run directory that cannot be used as asked (unwritable, or holding another run)."""
 
 
+def _unwritable(folder, flag, error):
+    return RunDirError(f"{flag} {folder!r} is not writable: {error.strerror}. Choose another {flag}.")
+
+
 @contextlib.contextmanager
 def locked(folder, flag="--model_dir"):
     """Holds an exclusive lock on a run (or sweep) folder while the `with` block runs.
@@ -49,7 +53,7 @@ def locked(folder, flag="--model_dir"):
         os.makedirs(folder, exist_ok=True)
         handle = open(path, "a")
     except OSError as e:
-        raise RunDirError(f"{flag} {folder!r} is not writable: {e.strerror}. Choose another {flag}.") from e
+        raise _unwritable(folder, flag, e) from e
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -82,7 +86,7 @@ def prepare(model_dir, config_text, overwrite=False):
         open(probe, "w").close()
         os.remove(probe)
     except OSError as e:
-        raise RunDirError(f"model_dir {model_dir!r} is not writable: {e.strerror}. Choose another --model_dir.") from e
+        raise _unwritable(model_dir, "--model_dir", e) from e
     saved = os.path.join(model_dir, CONFIG_FILE)
     if not os.path.exists(saved):
         return NEW

@@ -44,6 +44,13 @@ def make_learning_rate(learning_rate, schedule, warmup_steps, total_steps, min_l
     )
 
 
+def _require_tensorflow(option, why):
+    """Raises a ValueError naming `train.<option>` unless Keras runs on TensorFlow."""
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(f"train.{option} needs the TensorFlow backend (KERAS_BACKEND is "
+                         f"{keras.backend.backend()!r}): {why}.")
+
+
 def compile_for_training(net, learning_rate, weight_decay=1e-4, clip_norm=None, label_smoothing=0.0,
                          jit_compile=False, ema_momentum=None):
     """Compiles `net` as `train()` does: AdamW (decoupled weight decay, global-norm clipping; with
@@ -163,18 +170,15 @@ def train(
     checks.positive_int("validation_freq", validation_freq)
     checks.one_of("weight_decay_vectors", weight_decay_vectors, (True, False))
     check_ema_momentum(ema_momentum)
-    if ema_momentum is not None and keras.backend.backend() != "tensorflow":
-        raise ValueError(f"train.ema_momentum needs the TensorFlow backend (KERAS_BACKEND is "
-                         f"{keras.backend.backend()!r}): the average is swapped in and out between compiled steps.")
+    if ema_momentum is not None:
+        _require_tensorflow("ema_momentum", "the average is swapped in and out between compiled steps")
     if time_budget_min is not None:
         if not isinstance(time_budget_min, (int, float)) or not time_budget_min > 0:
             raise ValueError(f"train.time_budget_min must be a positive number of minutes; got {time_budget_min!r}.")
         if strategy is not None and getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
             raise ValueError("train.time_budget_min cannot be used with several workers (each would stop on its "
                              "own clock); give the run a number of train.epochs instead.")
-        if keras.backend.backend() != "tensorflow":
-            raise ValueError(f"train.time_budget_min needs the TensorFlow backend (KERAS_BACKEND is "
-                             f"{keras.backend.backend()!r}): the schedule reads the clock between compiled steps.")
+        _require_tensorflow("time_budget_min", "the schedule reads the clock between compiled steps")
     if steps_per_epoch is not None:
         checks.positive_int("steps_per_epoch", steps_per_epoch)
     finished = rd.read_json(os.path.join(model_dir, rd.METRICS_FILE))
