@@ -164,6 +164,16 @@ def test_ts_files_dataset_pads_batches_and_maps_labels(tmp_path, capsys):
         ts_files(str(train), str(bad), missing="zero").load()
 
 
+def test_a_training_split_smaller_than_a_batch_still_gives_full_batches(tmp_path, capsys):
+    train, test = write_toy_files(tmp_path)  # 3 training series
+    spec = ts_files(str(train), str(test), missing="mask", validation_fraction=0.0).load()
+    batches = pipeline.batched(spec, "train", 8, training=True, seed=0)
+    assert "has 3 examples, fewer than one batch (8)" in capsys.readouterr().out
+    assert int(batches.cardinality()) == -1  # endless: train() then runs a set number of steps per epoch
+    for inputs, labels in batches.take(2):
+        assert tuple(inputs["values"].shape)[:2] == (8, 4) and sorted(set(np_(labels).tolist())) == [0, 1]
+
+
 def test_ucr_by_name_from_a_folder_and_helpful_error(tmp_path):
     write_toy_files(tmp_path)
     spec = ucr("Toy", data_dir=str(tmp_path), missing="interpolate").load()

@@ -21,7 +21,9 @@ def batched(spec, split, batch_size, training, seed=0, shuffle_buffer=10_000, ca
 
     Training: cache -> shuffle (seeded, reshuffled every epoch) -> train_map
     (augmentation) -> batch (drop remainder) -> batch_map (MixUp/CutMix) -> prefetch. Evaluation: cache ->
-    eval_map -> batch -> prefetch.
+    eval_map -> batch -> prefetch. A training split with fewer examples than `batch_size` (UCR/UEA has
+    sets of 12) is repeated before batching, reshuffled at each pass, so that it still gives full batches:
+    the pipeline is then endless (an example may recur within a batch).
     """
     import tensorflow as tf
 
@@ -30,10 +32,15 @@ def batched(spec, split, batch_size, training, seed=0, shuffle_buffer=10_000, ca
     if ds is None:
         return None
     check_not_empty(ds, f"'{split}' split")
+    size = int(ds.cardinality())
     if cache:
         ds = ds.cache()
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        if 0 < size < batch_size:
+            print(f"tlbkit: the '{split}' split has {size} examples, fewer than one batch ({batch_size}): its "
+                  "batches are drawn from it repeated, reshuffled at each pass.")
+            ds = ds.repeat()
     fn = spec.train_map if training else spec.eval_map
     if fn is not None:
         ds = ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -243,12 +243,13 @@ def train(
         callbacks.append(
             keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard"), write_graph=False, update_freq="epoch")
         )
+    endless = int(train_ds.cardinality()) == -1  # tf.data.INFINITE_CARDINALITY: a split smaller than a batch
     if initial_epoch < epochs:
         net.fit(
             train_ds.repeat() if steps_per_epoch else train_ds,
             epochs=epochs,
             initial_epoch=initial_epoch,
-            steps_per_epoch=steps if steps_per_epoch else None,
+            steps_per_epoch=steps if steps_per_epoch or endless else None,
             validation_data=val_ds,
             validation_freq=validation_freq,
             callbacks=callbacks,
