@@ -2,14 +2,17 @@ r"""Streams an unbounded series through a TLB classifier, one chunk at a time, w
 
     python examples/stream_series.py                        # small untrained demo model
     python examples/stream_series.py --chunks=2000 --print_every=100 --check
+    python examples/stream_series.py --members=3 --check    # an ensemble: one state per member
     python examples/stream_series.py --model_dir=runs/gunpoint_stream   # a tlbkit-train run
 
 Each chunk of raw values is tokenized on its own (`tokenizer.embed(values,
 offset=...)`) and fed to `model.step(tokens, state)`, which returns the logits
 after that chunk and the new slow state; only that fixed-size state is kept
-between chunks, so memory does not grow with the length of the stream. The
-series here is synthetic and generated chunk by chunk (a noisy sine whose
-frequency drifts). See docs/streaming.md.
+between chunks, so memory does not grow with the length of the stream. An
+`Ensemble` run (`ucr.gin`) streams the same way, each member with its own
+tokenizer and state, and the members' logits averaged. The series here is
+synthetic and generated chunk by chunk (a noisy sine whose frequency drifts).
+See docs/streaming.md.
 """
 
 import argparse
@@ -26,23 +29,41 @@ import numpy as np  # noqa: E402
 import tlbkit_tasks  # noqa: E402,F401  (registers the tokenizers for loading a run)
 from tlbkit_tasks.timeseries import SeriesPatchTokenizer  # noqa: E402
 from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder  # noqa: E402
-from tlbkit.models import SequenceClassifier  # noqa: E402
+from tlbkit.models import Ensemble, SequenceClassifier  # noqa: E402
 
 
-def demo_model(channels=2, num_classes=3, dim=32, patch_length=4, chunk_size=8, seed=0):
-    """A small untrained patch-tokenizer TLB classifier whose positions repeat every chunk."""
+def demo_model(channels=2, num_classes=3, dim=32, patch_length=4, chunk_size=8, seed=0, size=1):
+    """A small untrained patch-tokenizer TLB classifier whose positions repeat every chunk (an `Ensemble` of
+    `size` of them for `size` > 1)."""
     keras.utils.set_random_seed(seed)
-    model = SequenceClassifier(
-        encoder=TLBEncoder(TLBCell(dim=dim, num_heads=2, num_layers=2, r=1, num_latents=4, dropout=0.0), chunk_size),
-        head=ClassificationHead(num_classes, pooling="state"),
-        tokenizer=SeriesPatchTokenizer(dim, patch_length, normalize="none", position_period=chunk_size),
-    )
+
+    def classifier():
+        return SequenceClassifier(
+            encoder=TLBEncoder(TLBCell(dim=dim, num_heads=2, num_layers=2, r=1, num_latents=4, dropout=0.0),
+                               chunk_size),
+            head=ClassificationHead(num_classes, pooling="state"),
+            tokenizer=SeriesPatchTokenizer(dim, patch_length, normalize="none", position_period=chunk_size),
+        )
+
+    model = classifier() if size == 1 else Ensemble([classifier() for _ in range(size)])
     model(np.zeros((1, chunk_size * patch_length, channels), "float32"))
     return model
 
 
+def members(model):
+    """The classifiers that stream: an `Ensemble`'s members, or the model itself."""
+    return list(getattr(model, "members", [model]))
+
+
 def geometry(model):
-    """(steps per chunk, channels, positions table size or None if periodic)."""
+    """(steps per chunk, channels, positions table size or None if periodic); an ensemble's members must agree."""
+    shapes = {_geometry(member) for member in members(model)}
+    if len(shapes) > 1:
+        raise ValueError(f"the ensemble's members tokenize chunks differently: {sorted(shapes)}")
+    return shapes.pop()
+
+
+def _geometry(model):
     tok, chunk = model.tokenizer, model.encoder.chunk_size
     if isinstance(tok, SeriesPatchTokenizer):  # SeriesLinearTokenizer too (patches of one step)
         if tok.step != tok.patch:
@@ -89,11 +110,13 @@ def max_rss_mb():
 
 
 def make_step(model, steps, channels):
-    """`step(values (1, steps, C), state, offset) -> (logits, state)`; one traced graph under TensorFlow."""
+    """`step(values, state, offset) -> (logits, state)`, `values` a list of (1, steps, C) arrays, one per member
+    (each normalised by its member's tokenizer statistics); one traced graph under TensorFlow."""
+    parts = members(model)
 
     def step(values, state, offset):
-        tokens = model.tokenizer.embed(values, None, offset)["tokens"]
-        return model.step(tokens, state)
+        tokens = [m.tokenizer.embed(v, None, offset)["tokens"] for m, v in zip(parts, values)]
+        return model.step(tokens if len(parts) > 1 else tokens[0], state)
 
     if keras.backend.backend() != "tensorflow":
         return step
@@ -101,38 +124,40 @@ def make_step(model, steps, channels):
 
     state = model.init_state(1)
     return tf.function(step, input_signature=[
-        tf.TensorSpec((1, steps, channels), "float32"),
-        tf.TensorSpec(state.shape, state.dtype),
+        [tf.TensorSpec((1, steps, channels), "float32")] * len(parts),
+        tf.nest.map_structure(lambda s: tf.TensorSpec(s.shape, s.dtype), state),
         tf.TensorSpec((), "int32"),
     ])
+
+
+def normaliser(tok, channels):
+    """What the tokenizer would do to a whole series' values, done causally on each chunk (or None)."""
+    if tok.normalize == "series":  # whole-series statistics are unknown while streaming: a causal estimate
+        return RunningNorm(channels)
+    if tok.normalize == "dataset":  # the training data's statistics, stored in the tokenizer
+        mean, std = (keras.ops.convert_to_numpy(w) for w in (tok.data_mean, tok.data_std))
+        return lambda chunk: ((chunk - mean) / std).astype("float32")
+    return None
 
 
 def stream(model, chunks, num_chunks, print_every=1, class_names=None):
     """Feeds `num_chunks` chunks; prints a prediction every `print_every` chunks; returns the logits list."""
     steps, channels, table = geometry(model)
-    tok = model.tokenizer
-    if tok.normalize == "series":  # whole-series statistics are unknown while streaming: a causal estimate
-        norm = RunningNorm(channels)
-    elif tok.normalize == "dataset":  # the training data's statistics, stored in the tokenizer
-        mean, std = (keras.ops.convert_to_numpy(w) for w in (tok.data_mean, tok.data_std))
-        norm = lambda chunk: ((chunk - mean) / std).astype("float32")  # noqa: E731
-    else:
-        norm = None
+    norms = [normaliser(m.tokenizer, channels) for m in members(model)]
     state = model.init_state(1)
     step = make_step(model, steps, channels)
-    tokens_per_chunk = model.encoder.chunk_size
+    tokens_per_chunk = members(model)[0].encoder.chunk_size
     history, rss = [], {}
     for i in range(num_chunks):
-        values = next(chunks)
-        if norm is not None:
-            values = norm(values)
+        raw = next(chunks)
+        values = [(raw if norm is None else norm(raw))[None] for norm in norms]
         offset = i * tokens_per_chunk
         if table is not None and offset + tokens_per_chunk > table:
             raise ValueError(
                 f"chunk {i + 1} needs position {offset + tokens_per_chunk - 1}, past the tokenizer's table of {table}: "
                 "train with tokenizer position_period = CHUNK_SIZE to stream without a length limit."
             )
-        logits, state = step(values[None], state, np.int32(offset))
+        logits, state = step(values, state, np.int32(offset))
         probs = keras.ops.convert_to_numpy(keras.ops.softmax(logits))[0]
         history.append(keras.ops.convert_to_numpy(logits)[0])
         if (i + 1) % print_every == 0 or i + 1 == num_chunks:
@@ -140,9 +165,11 @@ def stream(model, chunks, num_chunks, print_every=1, class_names=None):
             print(f"chunk {i + 1:6d}  steps {(i + 1) * steps:9d}  prediction {label}  p={probs.max():.3f}", flush=True)
         if i + 1 in (min(10, num_chunks), num_chunks):
             rss[i + 1] = max_rss_mb()
-    state_bytes = int(np.prod(state.shape)) * 4
+    shapes = [tuple(s.shape) for s in keras.tree.flatten(state)]
+    state_bytes = sum(int(np.prod(shape)) * 4 for shape in shapes)
     first, last = min(rss), max(rss)
-    print(f"state {tuple(state.shape)} = {state_bytes} bytes; peak RSS {rss[first]:.0f} MB after chunk {first}, "
+    shown = shapes[0] if len(shapes) == 1 else f"{len(shapes)} x {shapes[0]}"
+    print(f"state {shown} = {state_bytes} bytes; peak RSS {rss[first]:.0f} MB after chunk {first}, "
           f"{rss[last]:.0f} MB after chunk {last}")
     return history
 
@@ -174,6 +201,7 @@ def main():
     parser.add_argument("--chunks", type=int, default=200, help="number of chunks to stream")
     parser.add_argument("--print_every", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--members", type=int, default=1, help="demo model: an ensemble of this many classifiers")
     parser.add_argument("--check", action="store_true", help="compare with whole-sequence calls (demo model)")
     args = parser.parse_args()
 
@@ -182,13 +210,13 @@ def main():
 
         model = load_run_model(args.model_dir, args.checkpoint)
     else:
-        model = demo_model(seed=args.seed)
+        model = demo_model(seed=args.seed, size=args.members)
     steps, channels, _ = geometry(model)
     print(f"streaming {args.chunks} chunks of {steps} steps x {channels} channels "
           f"({args.chunks * steps} steps in all)")
     stream(model, synthetic_chunks(steps, channels, args.seed), args.chunks, args.print_every)
     if args.check:
-        if model.tokenizer.normalize == "series":
+        if any(m.tokenizer.normalize == "series" for m in members(model)):
             raise SystemExit("--check needs a tokenizer without per-series normalisation (whole-series statistics "
                              "differ).")
         check_against_whole_sequence(model, min(args.chunks, 4), args.seed)

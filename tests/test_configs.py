@@ -34,7 +34,25 @@ def build(files, params=()):
 @pytest.mark.parametrize("name", [n for n in shipped() if not n.startswith(OVERLAYS) and n != "base.gin"])
 def test_task_config_parses_and_builds_its_model(name):
     model = build([name], NEEDS_DATA.get(name, []))
-    assert model.head.num_classes == 3 and model.encoder is not None and model.tokenizer is not None
+    for member in getattr(model, "members", [model]):  # an Ensemble's members, or the model
+        assert member.head.num_classes == 3 and member.encoder is not None and member.tokenizer is not None
+
+
+ENSEMBLE = ["MODEL = @models.ensemble", "models.ensemble.member = @models.classifier"]
+
+
+def test_an_ensemble_builds_each_member_anew():
+    model = build(["recall_cpu.gin"], ENSEMBLE + ["models.ensemble.size = 3"])
+    assert type(model).__name__ == "Ensemble" and model.size == 3
+    for part in ("tokenizer", "encoder", "head"):
+        assert len({id(getattr(m, part)) for m in model.members}) == 3, part
+    assert all(m.head.num_classes == 3 for m in model.members)
+
+
+@pytest.mark.parametrize("size", [1, 2.0, True])
+def test_an_ensemble_of_a_bad_size_is_refused(size):
+    with pytest.raises(ValueError, match=f"models.ensemble.size must be an int >= 2; got {size!r}"):
+        build(["recall_cpu.gin"], ENSEMBLE + [f"models.ensemble.size = {size}"])
 
 
 @pytest.mark.parametrize("name", [n for n in shipped() if n.startswith(OVERLAYS) and n != "models/tlb.gin"])

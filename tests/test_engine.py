@@ -338,3 +338,76 @@ def test_bad_chunk_size_and_widths():
 def test_backend_is_the_one_requested():
     # tests/test_backends.py reruns this file under JAX: this proves the rerun did not fall back.
     assert keras.backend.backend() == os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+# === Ensembles ===
+def make_ensemble(size=2, seed=3):
+    from tlbkit.models import Ensemble
+
+    keras.utils.set_random_seed(seed)
+    members = [SequenceClassifier(make_encoder(), ClassificationHead(3), name=f"member_{i}") for i in range(size)]
+    ensemble = Ensemble(members)
+    ensemble(tokens())
+    return ensemble
+
+
+@pytest.fixture(scope="module")
+def ensemble():
+    return make_ensemble()
+
+
+def test_ensemble_averages_at_inference_and_gives_each_member_its_slice_in_training(ensemble):
+    x = tokens(batch=4, seed=1)
+    members = [np_(m(x)) for m in ensemble.members]
+    assert np.abs(members[0] - members[1]).max() > 1e-3  # members start from their own initial weights
+    np.testing.assert_allclose(np_(ensemble(x)), np.mean(members, axis=0), atol=1e-6)
+    trained = np_(ensemble(x, training=True))  # no dropout: a member's training logits = its inference logits
+    assert trained.shape == (4, 3)
+    np.testing.assert_allclose(trained[:2], np_(ensemble.members[0](x[:2])), atol=1e-5)
+    np.testing.assert_allclose(trained[2:], np_(ensemble.members[1](x[2:])), atol=1e-5)
+    np.testing.assert_allclose(np_(ensemble(x[:3], training=True))[2:], np_(ensemble.members[1](x[1:3]))[1:], atol=1e-5)
+    with pytest.raises(ValueError, match="a training batch of 1 examples cannot be shared among the ensemble's 2"):
+        ensemble(x[:1], training=True)
+
+
+def test_ensemble_fit_moves_every_member():
+    ensemble = make_ensemble(seed=4)
+    ensemble.compile(optimizer=keras.optimizers.Adam(1e-2), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = [np_(m.head.dense.kernel).copy() for m in ensemble.members]
+    logs = ensemble.fit(tokens(batch=4, seed=5), np.array([0, 1, 2, 0]), epochs=1, verbose=0).history
+    assert np.isfinite(logs["loss"][0])
+    assert all(np.abs(np_(m.head.dense.kernel) - b).max() > 1e-4 for m, b in zip(ensemble.members, before))
+
+
+def test_ensemble_streaming_equals_whole_sequence(ensemble):
+    x = tokens(length=3 * CHUNK, seed=6)
+    pairs = ensemble.tokenize(x)
+    state = ensemble.init_state(2)
+    for start in range(0, x.shape[1], CHUNK):
+        logits, state = ensemble.step([t[:, start:start + CHUNK] for t, _ in pairs], state)
+    np.testing.assert_allclose(np_(logits), np_(ensemble(x)), atol=1e-5)
+    with pytest.raises(ValueError, match="one token chunk and one state per member"):
+        ensemble.step([x[:, :CHUNK]], state)
+
+
+def test_ensemble_save_load_round_trip(tmp_path, ensemble):
+    from tlbkit import saving
+    from tlbkit.models import Ensemble
+
+    x = tokens(seed=7)
+    path = str(tmp_path / "ensemble.keras")
+    ensemble.save(path)
+    loaded = saving.load_model(path)  # fails unless every saved weight came back
+    assert isinstance(loaded, Ensemble) and loaded.size == 2
+    np.testing.assert_allclose(np_(loaded(x)), np_(ensemble(x)), atol=1e-6)
+    np.testing.assert_allclose(np_(loaded.members[1](x)), np_(ensemble.members[1](x)), atol=1e-6)
+
+
+def test_ensemble_needs_distinct_members(encoder):
+    from tlbkit.models import Ensemble
+
+    member = SequenceClassifier(encoder, ClassificationHead(3))
+    with pytest.raises(ValueError, match="at least 2 members; got 1"):
+        Ensemble([member])
+    with pytest.raises(ValueError, match="distinct"):
+        Ensemble([member, member])

@@ -320,15 +320,15 @@ def test_gunpoint_train_and_predict_csv(tmp_path):
     assert all(line.split()[1] in ("1", "2") for line in lines[1:])
 
 
-def test_streaming_example_emits_a_prediction_per_chunk():
+def test_streaming_example_emits_a_prediction_per_chunk():  # through an ensemble: each member its own state
     proc = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "examples", "stream_series.py"), "--chunks=12", "--check"],
+        [sys.executable, os.path.join(ROOT, "examples", "stream_series.py"), "--chunks=12", "--check", "--members=2"],
         capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     chunks = [line for line in proc.stdout.splitlines() if line.startswith("chunk")]
     assert len(chunks) == 12 and "prediction" in chunks[-1]
-    assert "max difference" in proc.stdout and "state (1, 4, 32)" in proc.stdout
+    assert "max difference" in proc.stdout and "state 2 x (1, 4, 32) = 1024 bytes" in proc.stdout
 
 
 def test_variable_length_batches_train_under_tf_function():
@@ -393,3 +393,15 @@ def test_series_run_scores_a_ts_file_and_text_inputs_without_the_training_data(t
     assert len(rows) == 2 and all(row[-3] in ("up", "down") for row in rows)
     proc = run_binary("predict", f"--model_dir={model_dir}", "0.1,zero,0.4")
     assert proc.returncode == 2 and "not a number in '0.1,zero,0.4'" in proc.stderr
+    # ucr.gin trains an ensemble in one run: it exports and comes back as one model, predicting the same.
+    from tlbkit import saving
+    from tlbkit.models import Ensemble
+
+    out = tmp_path / "exported"
+    run_binary("export", f"--model_dir={model_dir}", f"--output={out}", check=True)
+    exported, trained = Ensemble.from_preset(str(out)), saving.load_model(str(model_dir / "last.keras"))
+    assert exported.size == 3 and metrics["params"] == exported.count_params()
+    inputs = {"values": np.linspace(-1, 1, 30, dtype="float32").reshape(1, 30, 1), "mask": np.ones((1, 30), bool)}
+    np.testing.assert_allclose(np_(exported(inputs)), np_(trained(inputs)), atol=1e-6)
+    members = [np_(m(inputs)) for m in exported.members]
+    np.testing.assert_allclose(np_(exported(inputs)), np.mean(members, axis=0), atol=1e-6)

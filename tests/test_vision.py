@@ -301,3 +301,16 @@ def test_viz_on_a_non_image_run_fails_before_writing(tmp_path):
                           capture_output=True, text=True, cwd=ROOT, timeout=600, env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 2 and "tlbkit-viz needs an image task" in proc.stderr, proc.stderr[-2000:]
     assert not (model_dir / "viz").exists()
+
+
+def test_viz_refuses_an_ensemble_by_name():
+    import keras
+
+    from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
+    from tlbkit.models import Ensemble, SequenceClassifier
+    from tlbkit_tasks.vision.viz import attention_maps
+
+    members = [SequenceClassifier(TLBEncoder(TLBCell(dim=16, num_heads=2, num_layers=1, r=1), 4), ClassificationHead(2))
+               for _ in range(2)]
+    with pytest.raises(ValueError, match="shows one model's attention; this run's model is a Ensemble"):
+        attention_maps(Ensemble(members), keras.ops.zeros((1, 8, 8, 3)))

@@ -1,12 +1,12 @@
 """Registers the engine's own pieces under short names (imported by `plugins.load_all`).
 
 gin names: `cells.tlb`, `encoders.tlb`, `encoders.transformer`, `encoders.lstm`,
-`heads.classification`, `models.classifier` (plugins add `views.*`).
+`heads.classification`, `models.classifier`, `models.ensemble` (plugins add `views.*`).
 """
 
 from tlbkit import registry
 from tlbkit.layers import ClassificationHead, LSTMEncoder, TLBCell, TLBEncoder, TransformerEncoder
-from tlbkit.models import SequenceClassifier
+from tlbkit.models import Ensemble, SequenceClassifier
 from tlbkit import train as _train  # noqa: F401  (registers `train` with gin)
 
 registry.CELLS.register("tlb")(TLBCell)
@@ -42,3 +42,29 @@ def classifier(encoder, head="classification", tokenizer=None, num_classes=None,
         test_time_views=registry.VIEWS.build(test_time_views) if test_time_views is not None else None,
         name=name,
     )
+
+
+@registry.MODELS.register("ensemble")
+def ensemble(member="classifier", size=3, num_classes=None, name="ensemble"):
+    """Builds an `Ensemble` of `size` models from one member factory, each built anew.
+
+    In gin: `MODEL = @models.ensemble` and `models.ensemble.member = @models.classifier` (a reference
+    without parentheses: the factory itself, called once per member, so every member gets its own
+    parts and random initial weights).
+
+    Args:
+        member: model name / factory, called with `num_classes` once per member. Defaults to
+            `"classifier"` (`models.classifier` with its gin bindings).
+        size: int >= 2. Number of members; training costs about `size` times one member's.
+        num_classes: int. Passed by the trainer from the dataset.
+        name: str. Model name.
+    """
+    if not isinstance(size, int) or isinstance(size, bool) or size < 2:
+        raise ValueError(f"models.ensemble.size must be an int >= 2; got {size!r}. For one model, set MODEL to the "
+                         "member factory itself (e.g. @models.classifier).")
+    if not isinstance(member, str) and not callable(member):
+        raise ValueError(f"models.ensemble.member must be a model name or factory (e.g. @models.classifier, without "
+                         f"parentheses, so that each member is built anew); got {member!r}.")
+    kwargs = {} if num_classes is None else {"num_classes": num_classes}
+    members = [registry.MODELS.build(member, **kwargs) for _ in range(size)]
+    return Ensemble(members, name=name)

@@ -109,11 +109,14 @@ def with_test_time_views(model, views):
     registered views name (`"flip"`).
 
     Raises:
-        ValueError: for a model without a `test_time_views` attribute (not a `SequenceClassifier`).
+        ValueError: for a model without a `test_time_views` attribute (not a `SequenceClassifier`, nor an
+            `Ensemble` of them).
         UnknownNameError: for a name nothing registered (naming the registered ones).
     """
     from tlbkit import registry
 
+    if hasattr(model, "members"):  # an Ensemble: each member with the views
+        return type(model)([with_test_time_views(m, views) for m in model.members], name=model.name)
     if not hasattr(model, "test_time_views"):
         raise ValueError(f"{type(model).__name__} has no test-time views to replace; drop --test_time_views.")
     return type(model)(encoder=model.encoder, head=model.head, tokenizer=model.tokenizer,

@@ -93,11 +93,19 @@ def resolve(name_or_path):
     raise PresetError(f"unknown preset {name_or_path!r}. Installed presets: {', '.join(found) or '(none)'}.")
 
 
-def load_model(name_or_path):
-    """A preset's Keras model (checked: every saved weight restored)."""
+def load_model(name_or_path, expected=None):
+    """A preset's Keras model (checked: every saved weight restored).
+
+    Args:
+        name_or_path: str. An installed preset's name or an exported run's folder.
+        expected: optional class; a `TypeError` unless the model is one (what `from_preset` checks).
+    """
     from tlbkit import saving
 
-    return saving.load_model(os.path.join(resolve(name_or_path), MODEL_FILE))
+    model = saving.load_model(os.path.join(resolve(name_or_path), MODEL_FILE))
+    if expected is not None and not isinstance(model, expected):
+        raise TypeError(f"preset {name_or_path!r} holds a {type(model).__name__}, not a {expected.__name__}.")
+    return model
 
 
 def export(model_dir, output_dir, checkpoint="last", notes=None):

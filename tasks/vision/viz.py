@@ -33,6 +33,9 @@ def attention_maps(model, images):
     from tlbkit.layers import TLBEncoder
     from tlbkit.models.sequence_classifier import split_tokens
 
+    if not hasattr(model, "encoder"):
+        raise ValueError(f"tlbkit-viz shows one model's attention; this run's model is a {type(model).__name__} "
+                         "(e.g. an ensemble of several models), which has no single encoder.")
     if not isinstance(model.encoder, TLBEncoder):
         raise ValueError("tlbkit-viz needs a TLB encoder (the run uses a baseline encoder).")
     tokens, mask = split_tokens(model.tokenizer(images))

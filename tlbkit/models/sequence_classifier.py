@@ -65,10 +65,14 @@ class SequenceClassifier(keras.Model):
         logits = self.logits(batch, training=training)
         return keras.ops.mean(keras.ops.stack(keras.ops.split(logits, len(views), axis=0)), axis=0)
 
+    def tokenize(self, inputs, training=None):
+        """`(tokens, mask)` of the inputs: the tokenizer's output (the inputs themselves without one); `mask`
+        may be None. What `step` streams, chunk by chunk."""
+        return split_tokens(self.tokenizer(inputs, training=training) if self.tokenizer is not None else inputs)
+
     def logits(self, inputs, training=None):
         """The logits of one view of the inputs: `tokenizer -> encoder -> head`."""
-        tokenized = self.tokenizer(inputs, training=training) if self.tokenizer is not None else inputs
-        tokens, mask = split_tokens(tokenized)
+        tokens, mask = self.tokenize(inputs, training=training)
         outputs = self.encoder(tokens, padding_mask=mask, training=training)
         return self.head(outputs, training=training)
 
@@ -128,10 +132,10 @@ class SequenceClassifier(keras.Model):
         """
         from tlbkit import presets
 
-        model = presets.load_model(preset)
-        if not isinstance(model, cls):
-            raise TypeError(f"preset {preset!r} holds a {type(model).__name__}, not a {cls.__name__}.")
-        return model
+        return presets.load_model(preset, expected=cls)
+
+    def _parts(self):
+        return [p for p in (self.tokenizer, self.encoder, self.head) if p is not None]
 
     def build_from_config(self, config):
         """Marks the model built when loading restored its parts already.
@@ -140,11 +144,8 @@ class SequenceClassifier(keras.Model):
         Keras's default would build the model again by calling it on placeholder float inputs,
         which cannot work for models that take strings (text tokenizers).
         """
-        parts = [p for p in (self.tokenizer, self.encoder, self.head) if p is not None]
-        if all(p.built for p in parts):
-            self.built = True
-            return
-        super().build_from_config(config)
+        if not mark_built_from_parts(self, self._parts()):
+            super().build_from_config(config)
 
     @classmethod
     def from_config(cls, config):
@@ -152,4 +153,17 @@ class SequenceClassifier(keras.Model):
         for key in ("encoder", "head", "tokenizer", "test_time_views"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        model = cls(**config)
+        mark_built_from_parts(model, model._parts())
+        return model
+
+
+def mark_built_from_parts(model, parts):
+    """Flags a composite model built when every part came back built from its file, and says whether it did.
+
+    A model saved after a reload has no build config of its own (Keras records one only when it builds the
+    model itself); its parts keep theirs, so whether they are built is what says the model is.
+    """
+    if parts and all(p.built for p in parts):
+        model.built = True
+    return model.built
