@@ -58,12 +58,13 @@ class Ensemble(keras.Model):
     def member_logits(self, inputs, training=None):
         """Training's logits: the batch cut into `size` consecutive slices, slice `i` through member `i`,
         the rows concatenated back in order (B, C)."""
-        batch = keras.tree.flatten(inputs)[0].shape[0]
+        first = next(t for t in keras.tree.flatten(inputs) if t is not None)
+        batch = first.shape[0]
         if batch is not None and batch < self.size:
             raise ValueError(f"a training batch of {batch} examples cannot be shared among the ensemble's {self.size} "
                              f"members (each trains on its own slice): raise train.batch_size to at least {self.size}, "
                              "ideally to size x the batch one model would train with.")
-        batch = ops.shape(keras.tree.flatten(inputs)[0])[0]
+        batch = ops.shape(first)[0]
         logits = []
         for i, member in enumerate(self.members):
             start, stop = (i * batch) // self.size, ((i + 1) * batch) // self.size
