@@ -55,7 +55,9 @@ def ensemble(member="classifier", size=3, num_classes=None, name="ensemble"):
     Args:
         member: model name / factory, called with `num_classes` once per member. Defaults to
             `"classifier"` (`models.classifier` with its gin bindings).
-        size: int >= 2. Number of members; training costs about `size` times one member's.
+        size: int >= 2. Number of members. Each trains on its own `1 / size` of every training batch, so
+            set `train.batch_size` to `size` times one member's batch; training then costs about `size`
+            times one member's.
         num_classes: int. Passed by the trainer from the dataset.
         name: str. Model name.
     """

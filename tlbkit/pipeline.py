@@ -10,10 +10,11 @@ class EmptyDatasetError(ValueError):
 
 
 def check_not_empty(ds, what):
-    """Raises EmptyDatasetError if `ds` yields nothing."""
+    """Raises EmptyDatasetError if `ds` yields nothing; returns its cardinality (negative: unknown or endless)."""
     card = int(ds.cardinality())
     if card == 0 or (card < 0 and not any(True for _ in ds.take(1))):
         raise EmptyDatasetError(f"The {what} is empty: check the dataset path / split settings.")
+    return card
 
 
 def batched(spec, split, batch_size, training, seed=0, shuffle_buffer=10_000, cache=True):
@@ -31,8 +32,7 @@ def batched(spec, split, batch_size, training, seed=0, shuffle_buffer=10_000, ca
     ds = spec.split(split)
     if ds is None:
         return None
-    check_not_empty(ds, f"'{split}' split")
-    size = int(ds.cardinality())
+    size = check_not_empty(ds, f"'{split}' split")
     if cache:
         ds = ds.cache()
     if training:
