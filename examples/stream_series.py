@@ -42,7 +42,8 @@ def demo_model(channels=2, num_classes=3, dim=32, patch_length=4, chunk_size=8, 
             encoder=TLBEncoder(TLBCell(dim=dim, num_heads=2, num_layers=2, r=1, num_latents=4, dropout=0.0),
                                chunk_size),
             head=ClassificationHead(num_classes, pooling="state"),
-            tokenizer=SeriesPatchTokenizer(dim, patch_length, normalize="none", position_period=chunk_size),
+            tokenizer=SeriesPatchTokenizer(dim, patch_length, normalize="none", position_period=chunk_size,
+                                           differences=True),  # as ucr.gin's: levels and their first differences
         )
 
     model = classifier() if size == 1 else Ensemble([classifier() for _ in range(size)])
@@ -68,7 +69,7 @@ def _geometry(model):
     if isinstance(tok, SeriesPatchTokenizer):  # SeriesLinearTokenizer too (patches of one step)
         if tok.step != tok.patch:
             raise ValueError("streaming needs non-overlapping patches (stride == patch_length).")
-        steps, channels = chunk * tok.patch, tok.projection.kernel.shape[0] // tok.patch
+        steps, channels = chunk * tok.patch, tok.channels
     else:
         raise ValueError(f"the model's tokenizer is not a series tokenizer: {type(tok).__name__}")
     if tok.position_period is not None and tok.position_period != chunk:
@@ -109,9 +110,9 @@ def max_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def make_step(model, steps, channels):
+def make_step(model, steps):
     """`step(values, state, offset) -> (logits, state)`, `values` a list of (1, steps, C) arrays, one per member
-    (each normalised by its member's tokenizer statistics); one traced graph under TensorFlow."""
+    (each prepared as its member's tokenizer would: `ChunkValues`); one traced graph under TensorFlow."""
     parts = members(model)
 
     def step(values, state, offset):
@@ -124,14 +125,30 @@ def make_step(model, steps, channels):
 
     state = model.init_state(1)
     return tf.function(step, input_signature=[
-        [tf.TensorSpec((1, steps, channels), "float32")] * len(parts),
+        [tf.TensorSpec((1, steps, m.tokenizer.value_channels), "float32") for m in parts],
         tf.nest.map_structure(lambda s: tf.TensorSpec(s.shape, s.dtype), state),
         tf.TensorSpec((), "int32"),
     ])
 
 
+class ChunkValues:
+    """What the tokenizer's `prepare` does to a whole series' raw values, done causally on each chunk: the
+    first differences when it adds them (the previous chunk's last step carried over), then its normalisation."""
+
+    def __init__(self, tok):
+        self.differences, self.last = tok.differences, None
+        self.norm = normaliser(tok, tok.value_channels)
+
+    def __call__(self, raw):
+        if self.differences:
+            previous = raw[:1] if self.last is None else self.last  # the first step's difference is 0
+            self.last = raw[-1:]
+            raw = np.concatenate([raw, np.diff(np.concatenate([previous, raw]), axis=0)], axis=-1)
+        return (raw if self.norm is None else self.norm(raw)).astype("float32")
+
+
 def normaliser(tok, channels):
-    """What the tokenizer would do to a whole series' values, done causally on each chunk (or None)."""
+    """What the tokenizer's normalisation does to a whole series' values, done causally on each chunk (or None)."""
     if tok.normalize == "series":  # whole-series statistics are unknown while streaming: a causal estimate
         return RunningNorm(channels)
     if tok.normalize == "dataset":  # the training data's statistics, stored in the tokenizer
@@ -142,15 +159,15 @@ def normaliser(tok, channels):
 
 def stream(model, chunks, num_chunks, print_every=1, class_names=None):
     """Feeds `num_chunks` chunks; prints a prediction every `print_every` chunks; returns the logits list."""
-    steps, channels, table = geometry(model)
-    norms = [normaliser(m.tokenizer, channels) for m in members(model)]
+    steps, _, table = geometry(model)
+    prepare = [ChunkValues(m.tokenizer) for m in members(model)]
     state = model.init_state(1)
-    step = make_step(model, steps, channels)
+    step = make_step(model, steps)
     tokens_per_chunk = members(model)[0].encoder.chunk_size
     history, rss = [], {}
     for i in range(num_chunks):
         raw = next(chunks)
-        values = [(raw if norm is None else norm(raw))[None] for norm in norms]
+        values = [p(raw)[None] for p in prepare]
         offset = i * tokens_per_chunk
         if table is not None and offset + tokens_per_chunk > table:
             raise ValueError(

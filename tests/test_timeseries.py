@@ -12,7 +12,7 @@ import pytest
 from binaries import ROOT, assert_eval_reproduces_metrics, run_binary
 from layer_test_case import assert_model_reloads
 from tlbkit_tasks.timeseries import SeriesLinearTokenizer, SeriesPatchTokenizer, TSFormatError, parse_ts, ts_files, ucr
-from tlbkit_tasks.timeseries.series_ops import masked_normalize
+from tlbkit_tasks.timeseries.series_ops import masked_normalize, with_differences
 from tlbkit_tasks.timeseries.ucr import aeon_data_dir, handle_missing, make_train_map, read_csv_series
 from tlbkit import pipeline
 from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
@@ -232,6 +232,29 @@ def test_patch_tokenizer_patches_and_masks():
     assert tuple(overlapping(series())["tokens"].shape) == (2, 4, 8)  # starts 0, 2, 4, 6
     with pytest.raises(ValueError, match="patch_length"):
         SeriesPatchTokenizer(dim=8, patch_length=0)
+
+
+def test_first_differences_are_channels_of_their_own_normalised_and_saved(tmp_path):
+    x = np.array([[[1.0, 10.0], [3.0, 10.0], [6.0, 12.0], [7.0, 0.0]]], "float32")  # (1, 4, 2)
+    mask = np.array([[True, True, True, False]])
+    np.testing.assert_allclose(np_(with_differences(x, mask))[0],
+                               [[1, 10, 0, 0], [3, 10, 2, 0], [6, 12, 3, 2], [7, 0, 0, 0]])  # none next to padding
+    np.testing.assert_allclose(np_(with_differences(x))[0, 3, 2:], [1, -12])
+    data = series(batch=4, length=12, channels=2, seed=2)
+    tok = SeriesPatchTokenizer(dim=8, patch_length=3, differences=True)
+    mean, std = tok.adapt([(data, np.zeros(4))])
+    steps = np.diff(data, axis=1)  # the stats of the difference channels count the first step's 0 too
+    diffs = np.concatenate([np.zeros((4, 1, 2)), steps], 1).reshape(-1, 2)
+    np.testing.assert_allclose(mean, np.concatenate([data.reshape(-1, 2).mean(0), diffs.mean(0)]), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(std, np.concatenate([data.reshape(-1, 2).std(0), diffs.std(0)]), rtol=1e-4)
+    assert tok.value_channels == 4 and tuple(tok.projection.kernel.shape) == (12, 8)
+    assert tuple(tok(data)["tokens"].shape) == (4, 4, 8)
+    plain = SeriesPatchTokenizer(dim=8, patch_length=3)
+    plain.adapt([(data, np.zeros(4))])
+    assert plain.value_channels == 2 and tuple(plain.projection.kernel.shape) == (6, 8)
+    assert SeriesLinearTokenizer(8, differences=True).get_config()["differences"] is True
+    assert_model_reloads(SeriesPatchTokenizer(16, 4, max_length=64, differences=True),
+                         {"values": series(length=18), "mask": np.ones((2, 18), bool)}, tmp_path / "m.keras")
 
 
 def test_patch_length_and_positions_come_from_the_build_length():

@@ -18,6 +18,7 @@ class SeriesLinearTokenizer(SeriesPatchTokenizer):
         max_length: int or None. Longest series kept, in steps; None = the build length, no cut.
         normalize: str. `"dataset"`, `"series"` or `"none"`. Defaults to `"dataset"`.
         position_period: int or None. Position ids modulo this. Defaults to `None`.
+        differences: bool. Add each channel's first difference as a channel. Defaults to `False`.
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Example:
@@ -26,11 +27,11 @@ class SeriesLinearTokenizer(SeriesPatchTokenizer):
     (2, 10, 8)
     """
 
-    def __init__(self, dim, max_length=None, normalize="dataset", position_period=None, **kwargs):
+    def __init__(self, dim, max_length=None, normalize="dataset", position_period=None, differences=False, **kwargs):
         for fixed in ("patch_length", "stride", "target_tokens"):
             kwargs.pop(fixed, None)
         super().__init__(dim, patch_length=1, max_length=max_length, normalize=normalize,
-                         position_period=position_period, **kwargs)
+                         position_period=position_period, differences=differences, **kwargs)
 
     def get_config(self):
         config = super().get_config()

@@ -46,6 +46,11 @@ class SeriesPatchTokenizer(keras.layers.Layer):
     `"series"` standardises each series on its own (per channel, over its real steps): amplitude is lost.
     `"none"` feeds the values as they are.
 
+    **First differences.** With `differences=True` each channel's first difference `x[t] - x[t - 1]` is
+    added as a channel of its own before normalisation and patching (0 at the first step and next to
+    padding), so a patch carries the local slopes as well as the levels: with ~3-step patches a token sees
+    a bump or a change of slope, not only where the curve is. Normalisation then covers the 2C channels.
+
     Positions are absolute patch indices or, with `position_period`, taken modulo it: set it to the
     encoder's `chunk_size` (in patches) to stream a series of any length (feed `chunk_size * patch_length`
     steps per chunk, with `stride == patch_length`).
@@ -58,6 +63,8 @@ class SeriesPatchTokenizer(keras.layers.Layer):
         normalize: str. `"dataset"`, `"series"` or `"none"` (see above). Defaults to `"dataset"`.
         position_period: int or None. Position ids modulo this. Defaults to `None`.
         target_tokens: int. Tokens per series aimed at when `patch_length` is None. Defaults to `64`.
+        differences: bool. Add each channel's first difference as a channel (see above). Defaults to
+            `False`.
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
@@ -77,7 +84,7 @@ class SeriesPatchTokenizer(keras.layers.Layer):
     """
 
     def __init__(self, dim, patch_length=None, stride=None, max_length=None, normalize="dataset",
-                 position_period=None, target_tokens=64, **kwargs):
+                 position_period=None, target_tokens=64, differences=False, **kwargs):
         super().__init__(**kwargs)
         checks.positive_int("dim", dim)
         for name, value in (("patch_length", patch_length), ("stride", stride), ("max_length", max_length),
@@ -92,6 +99,7 @@ class SeriesPatchTokenizer(keras.layers.Layer):
         self.normalize = normalization_mode(normalize)
         self.position_period = position_period
         self.target_tokens = target_tokens
+        self.differences = bool(differences)
         self.projection = keras.layers.Dense(dim, dtype=self.dtype_policy, name="projection")
         self.position = None
 
@@ -111,12 +119,18 @@ class SeriesPatchTokenizer(keras.layers.Layer):
             return -(-max(length - self.patch, 0) // self.step) + 1
         return (ops.maximum(length - self.patch, 0) + self.step - 1) // self.step + 1
 
+    @property
+    def value_channels(self):
+        """Channels the patches are cut from: the series' own, then their first differences if asked."""
+        return self.channels * (2 if self.differences else 1)
+
     def build(self, inputs_shape):
         shape = series_ops.values_shape(inputs_shape)
         length, channels = shape[1], shape[-1]
         if channels is None:
             raise ValueError(f"{type(self).__name__} needs a static channel count. Received shape: {inputs_shape}")
         self.channels = channels
+        channels = self.value_channels
         self.build_length = self.max_length or length
         if self.patch_length is None or (self.position_period is None):
             if self.build_length is None:
@@ -150,6 +164,8 @@ class SeriesPatchTokenizer(keras.layers.Layer):
                 break
             inputs = batch[0] if isinstance(batch, tuple) else batch  # (inputs, labels) or inputs (a dict/array)
             values, mask = series_ops.split_series(inputs)
+            if self.differences:
+                values = series_ops.with_differences(ops.cast(values, "float32"), mask)
             values = np.asarray(ops.convert_to_numpy(values), "float64")
             longest = max(longest, values.shape[1])
             weight = np.ones(values.shape[:2]) if mask is None else np.asarray(ops.convert_to_numpy(mask), "float64")
@@ -162,7 +178,7 @@ class SeriesPatchTokenizer(keras.layers.Layer):
         std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 0.0)) + 1e-5
         if self.normalize == "dataset":
             if not self.built:
-                self.build((None, longest, len(mean)))
+                self.build((None, longest, len(mean) // (2 if self.differences else 1)))
             self.data_mean.assign(mean.astype("float32"))
             self.data_std.assign(std.astype("float32"))
         return mean, std
@@ -179,6 +195,8 @@ class SeriesPatchTokenizer(keras.layers.Layer):
                 f"a series of {length} steps is longer than the {self.build_length} steps the model was built for; "
                 f"bind {type(self).__name__}'s max_length to cut series (tokenizers.series_patch.max_length)."
             )
+        if self.differences:
+            values = series_ops.with_differences(ops.cast(values, "float32"), mask)
         if self.normalize == "series":
             values = series_ops.masked_normalize(values, mask)
         elif self.normalize == "dataset":
@@ -234,6 +252,7 @@ class SeriesPatchTokenizer(keras.layers.Layer):
                 "normalize": self.normalize,
                 "position_period": self.position_period,
                 "target_tokens": self.target_tokens,
+                "differences": self.differences,
             }
         )
         return config

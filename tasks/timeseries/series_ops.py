@@ -52,6 +52,16 @@ def masked_normalize(values, mask, epsilon=1e-5):
     return (x - mean) / ops.sqrt(var + epsilon) * w
 
 
+def with_differences(values, mask=None):
+    """(B, T, C) values -> (B, T, 2C): the values, then each channel's first difference `x[t] - x[t - 1]`
+    (0 at the first step, and wherever step `t` or `t - 1` is masked)."""
+    step = values[:, 1:] - values[:, :-1]
+    if mask is not None:
+        step = zero_masked(step, ops.logical_and(mask[:, 1:], mask[:, :-1]))
+    step = ops.pad(step, [[0, 0], [1, 0], [0, 0]])
+    return ops.concatenate([values, step], axis=-1)
+
+
 def zero_masked(values, mask):
     if mask is None:
         return values
