@@ -5,7 +5,9 @@ r"""Streams an unbounded series through a TLB classifier, one chunk at a time, w
     python examples/stream_series.py --members=3 --check    # an ensemble: one state per member
     python examples/stream_series.py --model_dir=runs/gunpoint_stream   # a tlbkit-train run
 
-Each chunk of raw values is tokenized on its own (`tokenizer.embed(values,
+Each chunk of raw values is prepared as the tokenizer would prepare a whole
+series (`ChunkValues`: first differences, carrying the previous chunk's last
+step, then normalisation), tokenized on its own (`tokenizer.embed(values,
 offset=...)`) and fed to `model.step(tokens, state)`, which returns the logits
 after that chunk and the new slow state; only that fixed-size state is kept
 between chunks, so memory does not grow with the length of the stream. An
@@ -133,7 +135,13 @@ def make_step(model, steps):
 
 class ChunkValues:
     """What the tokenizer's `prepare` does to a whole series' raw values, done causally on each chunk: the
-    first differences when it adds them (the previous chunk's last step carried over), then its normalisation."""
+    first differences when it adds them (the previous chunk's last step carried over), then its normalisation.
+
+    Args:
+        tok: the member's `SeriesPatchTokenizer` (or `SeriesLinearTokenizer`), built.
+
+    Call: `(steps, C)` raw values of one chunk -> `(steps, value_channels)` float32.
+    """
 
     def __init__(self, tok):
         self.differences, self.last = tok.differences, None

@@ -249,6 +249,9 @@ def test_first_differences_are_channels_of_their_own_normalised_and_saved(tmp_pa
     np.testing.assert_allclose(std, np.concatenate([data.reshape(-1, 2).std(0), diffs.std(0)]), rtol=1e-4)
     assert tok.value_channels == 4 and tuple(tok.projection.kernel.shape) == (12, 8)
     assert tuple(tok(data)["tokens"].shape) == (4, 4, 8)
+    np.testing.assert_allclose(np_(tok.prepare(data)[0]), (np_(with_differences(data)) - mean) / std, atol=1e-5)
+    linear = SeriesLinearTokenizer(8, normalize="none", differences=True)
+    assert tuple(linear(data)["tokens"].shape) == (4, 12, 8) and tuple(linear.projection.kernel.shape) == (4, 8)
     plain = SeriesPatchTokenizer(dim=8, patch_length=3)
     plain.adapt([(data, np.zeros(4))])
     assert plain.value_channels == 2 and tuple(plain.projection.kernel.shape) == (6, 8)
@@ -300,7 +303,8 @@ def test_masked_normalisation_ignores_padding():
     np.testing.assert_allclose(a, b, atol=1e-5)
     np.testing.assert_allclose(a[0, :5].mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(a[0, :5].std(0), 1, atol=1e-3)
-    for tok in (SeriesLinearTokenizer(8, 32), SeriesPatchTokenizer(8, 2, max_length=32)):
+    for tok in (SeriesLinearTokenizer(8, 32), SeriesPatchTokenizer(8, 2, max_length=32),
+                SeriesPatchTokenizer(8, 2, max_length=32, differences=True)):
         keras.utils.set_random_seed(0)
         np.testing.assert_allclose(np_(tok({"values": x, "mask": mask})["tokens"]),
                                    np_(tok({"values": noisy, "mask": mask})["tokens"]), atol=1e-4)

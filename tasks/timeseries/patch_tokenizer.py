@@ -30,7 +30,7 @@ class SeriesPatchTokenizer(keras.layers.Layer):
     """Cuts a series into patches of `patch_length` steps and projects each to a token.
 
     Patch `i` covers steps `[i * stride, i * stride + patch_length)` of all channels (flattened to
-    `patch_length * C` numbers); the series is padded at the end so the last patch is complete. A patch is
+    `patch_length * C` numbers, `C` the series' channels, doubled with `differences`); the series is padded at the end so the last patch is complete. A patch is
     real (mask `True`) if any of its steps is; masked steps are zeroed before the projection.
 
     **Lengths from the data.** With `patch_length=None` the patch length is chosen when the layer is built,
@@ -184,7 +184,8 @@ class SeriesPatchTokenizer(keras.layers.Layer):
         return mean, std
 
     def prepare(self, inputs):
-        """Raw inputs -> (values (B, T, C), mask or None): split, cut to `max_length`, normalised."""
+        """Raw inputs -> (values (B, T, `value_channels`), mask or None): split, cut to `max_length`, first
+        differences added (with `differences`), normalised."""
         values, mask = series_ops.split_series(inputs)
         length = values.shape[1]
         if self.max_length is not None:
@@ -225,7 +226,8 @@ class SeriesPatchTokenizer(keras.layers.Layer):
         return patches, patch_mask
 
     def embed(self, values, mask=None, offset=0):
-        """Tokens of (already normalised) values (B, T, C); patch positions start at `offset`."""
+        """Tokens of values already through `prepare` (B, T, `value_channels`); patch positions start at
+        `offset`."""
         values = series_ops.zero_masked(ops.cast(values, self.compute_dtype), mask)
         had_mask = mask is not None
         patches, patch_mask = self.patches(values, mask)
