@@ -144,14 +144,14 @@ class ChunkValues:
     """
 
     def __init__(self, tok):
-        self.differences, self.last = tok.differences, None
+        self.tok, self.differences, self.last = tok, tok.differences, None
         self.norm = normaliser(tok, tok.value_channels)
 
     def __call__(self, raw):
         if self.differences:
             previous = raw[:1] if self.last is None else self.last  # the first step's difference is 0
             self.last = raw[-1:]
-            raw = np.concatenate([raw, np.diff(np.concatenate([previous, raw]), axis=0)], axis=-1)
+            raw = keras.ops.convert_to_numpy(self.tok.add_differences(np.concatenate([previous, raw])[None]))[0, 1:]
         return (raw if self.norm is None else self.norm(raw)).astype("float32")
 
 

@@ -30,8 +30,9 @@ class SeriesPatchTokenizer(keras.layers.Layer):
     """Cuts a series into patches of `patch_length` steps and projects each to a token.
 
     Patch `i` covers steps `[i * stride, i * stride + patch_length)` of all channels (flattened to
-    `patch_length * C` numbers, `C` the series' channels, doubled with `differences`); the series is padded at the end so the last patch is complete. A patch is
-    real (mask `True`) if any of its steps is; masked steps are zeroed before the projection.
+    `patch_length * C` numbers, `C` the series' channels, doubled with `differences`); the series is padded
+    at the end so the last patch is complete. A patch is real (mask `True`) if any of its steps is; masked
+    steps are zeroed before the projection.
 
     **Lengths from the data.** With `patch_length=None` the patch length is chosen when the layer is built,
     from the series length it is built with (the longest training series: the UCR/UEA datasets pad every
@@ -124,6 +125,13 @@ class SeriesPatchTokenizer(keras.layers.Layer):
         """Channels the patches are cut from: the series' own, then their first differences if asked."""
         return self.channels * (2 if self.differences else 1)
 
+    def add_differences(self, values, mask=None):
+        """(B, T, C) values -> (B, T, `value_channels`): with each channel's first differences when
+        `differences` (`series_ops.with_differences`), else unchanged."""
+        if not self.differences:
+            return values
+        return series_ops.with_differences(ops.cast(values, "float32"), mask)
+
     def build(self, inputs_shape):
         shape = series_ops.values_shape(inputs_shape)
         length, channels = shape[1], shape[-1]
@@ -164,9 +172,8 @@ class SeriesPatchTokenizer(keras.layers.Layer):
                 break
             inputs = batch[0] if isinstance(batch, tuple) else batch  # (inputs, labels) or inputs (a dict/array)
             values, mask = series_ops.split_series(inputs)
-            if self.differences:
-                values = series_ops.with_differences(ops.cast(values, "float32"), mask)
-            values = np.asarray(ops.convert_to_numpy(values), "float64")
+            channels = values.shape[-1]
+            values = np.asarray(ops.convert_to_numpy(self.add_differences(values, mask)), "float64")
             longest = max(longest, values.shape[1])
             weight = np.ones(values.shape[:2]) if mask is None else np.asarray(ops.convert_to_numpy(mask), "float64")
             total = total + np.einsum("btc,bt->c", values, weight)
@@ -178,7 +185,7 @@ class SeriesPatchTokenizer(keras.layers.Layer):
         std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 0.0)) + 1e-5
         if self.normalize == "dataset":
             if not self.built:
-                self.build((None, longest, len(mean) // (2 if self.differences else 1)))
+                self.build((None, longest, channels))
             self.data_mean.assign(mean.astype("float32"))
             self.data_std.assign(std.astype("float32"))
         return mean, std
@@ -196,8 +203,7 @@ class SeriesPatchTokenizer(keras.layers.Layer):
                 f"a series of {length} steps is longer than the {self.build_length} steps the model was built for; "
                 f"bind {type(self).__name__}'s max_length to cut series (tokenizers.series_patch.max_length)."
             )
-        if self.differences:
-            values = series_ops.with_differences(ops.cast(values, "float32"), mask)
+        values = self.add_differences(values, mask)
         if self.normalize == "series":
             values = series_ops.masked_normalize(values, mask)
         elif self.normalize == "dataset":
