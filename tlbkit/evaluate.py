@@ -48,9 +48,15 @@ def checkpoint_path(model_dir, checkpoint="last"):
             )
         return os.path.join(model_dir, PRESET_MODEL)
     if checkpoint == "best" and os.path.exists(os.path.join(model_dir, "last.keras")):
-        raise FileNotFoundError(
-            f"{model_dir} holds no best.keras: the run had no validation split to select it on. Use --checkpoint=last."
-        )
+        metrics = rd.read_json(os.path.join(model_dir, rd.METRICS_FILE))
+        if metrics is None:
+            why = "this unfinished run has validated no epoch yet"
+        elif "val_accuracy" in metrics:
+            why = ("the run has a validation split but validated no epoch while training (train.validation_freq "
+                   "larger than the epochs it ran)")
+        else:
+            why = "the run had no validation split to select it on"
+        raise FileNotFoundError(f"{model_dir} holds no best.keras: {why}. Use --checkpoint=last.")
     raise FileNotFoundError(f"{model_dir} holds no {checkpoint}.keras: train it first with tlbkit-train.")
 
 
@@ -86,7 +92,9 @@ def evaluate_model(model, spec, split, batch_size=256, logits_fn=None):
 
     ds = pipeline.batched(spec, split, batch_size, training=False, cache=False)
     if ds is None:
-        raise ValueError(f"the dataset has no {split!r} split; use --split=validation or --split=test.")
+        present = [s for s in ("train", "validation", "test") if spec.split(s) is not None]
+        raise ValueError(f"the run's dataset has no {split!r} split; it has {', '.join(present) or 'none'}: use "
+                         + " or ".join(f"--split={s}" for s in present) + (" or --data." if present else "--data."))
     logits_fn = logits_fn or logits_function(model)
     total, correct, loss_sum = 0, 0.0, 0.0
     for inputs, labels in ds:
@@ -137,14 +145,14 @@ def evaluate(model_dir, split="validation", source=None, checkpoint="last", batc
         checkpoint: str. `"last"` or `"best"`.
         batch_size: int.
         output: str or None. JSON file to write the result to; `"auto"` is
-            `<model_dir>/eval_<split or data name>_<checkpoint>.json` (`..._views-<name>.json` with
-            `test_time_views`); None writes nothing.
+            `<model_dir>/eval_<split>_<checkpoint>.json`, with `source` `eval_<data name>_<split>_<checkpoint>.json`
+            (`..._views-<name>.json` with `test_time_views`); None writes nothing.
         test_time_views: str or None. Score the model with other test-time views than it was saved with:
             `"none"` (one view: what the trained function gives without them) or a registered views name
             (`"flip"`). None: the model as saved.
 
     Returns:
-        dict: `checkpoint`, `loss` (the name of the loss), `split` or `data`, `examples`, `accuracy`,
+        dict: `checkpoint`, `loss` (the name of the loss), `split` (and `data` with a source), `examples`, `accuracy`,
         `cross_entropy`, and `test_time_views` when given.
     """
     if test_time_views not in (None, "none"):
@@ -158,12 +166,12 @@ def evaluate(model_dir, split="validation", source=None, checkpoint="last", batc
     if test_time_views is not None:
         model = with_test_time_views(model, test_time_views)
     metrics = evaluate_model(model, spec, "test" if source is not None else split, batch_size)
-    where = {"data": os.path.abspath(source)} if source is not None else {"split": split}
+    where = {"data": os.path.abspath(source), "split": split} if source is not None else {"split": split}
     result = {"checkpoint": checkpoint, "loss": LOSS, **where, **metrics}
     if test_time_views is not None:
         result["test_time_views"] = test_time_views
     if output == "auto":
-        name = _slug(os.path.basename(os.path.normpath(source))) if source is not None else split
+        name = f"{_slug(os.path.basename(os.path.normpath(source)))}_{split}" if source is not None else split
         views = f"_views-{_slug(test_time_views)}" if test_time_views is not None else ""
         output = os.path.join(model_dir, f"eval_{name}_{checkpoint}{views}.json")
     if output is not None:
