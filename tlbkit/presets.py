@@ -139,10 +139,24 @@ def export(model_dir, output_dir, checkpoint="last", notes=None):
         "source": os.path.basename(os.path.normpath(model_dir)),  # the run's name; no path of this machine
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "params": int(model.count_params()),
+        "model": describe_model(model),
+        "class": type(model).__name__,
     }
     rd.atomic_write_json(os.path.join(output_dir, rd.EXPORT_FILE), info)
     rd.atomic_write_text(os.path.join(output_dir, CARD_FILE), model_card(model_dir, output_dir, info, metrics, notes))
     return output_dir
+
+
+def describe_model(model):
+    """What a model card calls the model: `TLB classifier`, `Transformer classifier`, `ensemble of 3 TLB
+    classifiers`."""
+    members = list(getattr(model, "members", []))
+    if members:
+        kinds = sorted({describe_model(m) for m in members})
+        return f"ensemble of {len(members)} {kinds[0]}s" if len(kinds) == 1 else f"ensemble of {len(members)} models"
+    encoder = type(getattr(model, "encoder", None)).__name__
+    kind = {"TLBEncoder": "TLB", "TransformerEncoder": "Transformer", "LSTMEncoder": "LSTM"}.get(encoder, encoder)
+    return f"{kind} classifier" if hasattr(model, "encoder") else type(model).__name__
 
 
 def public_command(command):
@@ -174,11 +188,13 @@ def model_card(model_dir, output_dir, info, metrics, notes=None):
     def pct(key):
         return f"{100 * scores[key]:.2f} %" if isinstance(scores.get(key), (int, float)) else "–"
 
+    validated = "val_accuracy" in scores
     rows = [
         ("checkpoint", f"{info['checkpoint']} (epoch {info['epoch']} of {metrics.get('epochs_completed', '?')})"),
-        ("validation accuracy", pct("val_accuracy") + (f" ({scores['val_examples']} examples)" if "val_examples" in scores else "")),
+        ("validation accuracy", (pct("val_accuracy") + f" ({scores['val_examples']} examples)") if validated
+         else "– (no validation split)"),
         ("test accuracy", pct("test_accuracy") + (f" ({scores['test_examples']} examples)" if "test_examples" in scores else "")),
-        ("validation data", metrics.get("validation_data", "the dataset's validation split")),
+        ("validation data", metrics.get("validation_data", "the dataset's validation split" if validated else "none")),
         ("parameters", f"{info['params']:,}"),
         ("training wall time", f"{metrics['wall_time_s']:.0f} s" if "wall_time_s" in metrics else "–"),
         ("dataset", f"`{dataset}`"),
@@ -186,8 +202,11 @@ def model_card(model_dir, output_dir, info, metrics, notes=None):
         ("classes", ", ".join(classes)),
     ]
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
-    summary = (f"TLB classifier ({len(classes)} classes): {pct('val_accuracy')} validation accuracy"
-               f"{', ' + pct('test_accuracy') + ' test' if 'test_accuracy' in scores else ''}.")
+    scored = ([f"{pct('val_accuracy')} validation accuracy"] if validated else []) + (
+        [f"{pct('test_accuracy')} test accuracy"] if "test_accuracy" in scores else [])
+    model = info.get("model", "TLB classifier")
+    summary = f"{model[0].upper() + model[1:]} ({len(classes)} classes): {', '.join(scored) or 'not scored'}."
+    cls = info.get("class", "SequenceClassifier")
     return f"""# {name}
 
 {summary}
@@ -206,13 +225,15 @@ def model_card(model_dir, output_dir, info, metrics, notes=None):
 
 ## Use
 
+`path/to/{name}` is this folder; once a package ships it (docs/plugins.md), its name `{name}` does too.
+
 ```
-tlbkit-predict --preset={name} INPUT...
-tlbkit-eval --preset={name} --data=LABELLED_DATA
+tlbkit-predict --preset=path/to/{name} INPUT...
+tlbkit-eval --preset=path/to/{name} --data=LABELLED_DATA
 ```
 
 ```python
-from tlbkit.models import SequenceClassifier
-model = SequenceClassifier.from_preset("{name}")
+from tlbkit.models import {cls}
+model = {cls}.from_preset("path/to/{name}")
 ```
 """
