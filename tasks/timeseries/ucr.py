@@ -1,11 +1,11 @@
-"""UCR/UEA time-series classification sets from `.ts` files, by path or by name (aeon's copies)."""
+"""UCR/UEA time-series classification sets from files (`.ts`, `.tsv`, `.arff`, `.csv`), by path or by name."""
 
-import importlib.util
 import os
 
 import numpy as np
 
-from tlbkit_tasks.timeseries.ts_format import parse_ts
+from tlbkit_tasks.timeseries.archive import aeon_data_dir, locate  # noqa: F401 (aeon_data_dir: public here too)
+from tlbkit_tasks.timeseries.formats import EXTENSIONS, read_labelled
 from tlbkit import registry
 from tlbkit.data import DataSpec
 
@@ -211,7 +211,7 @@ def series_readers(locate, missing):
     def geometry():
         """(channels, longest training series) from the training file, or (None, None) without it."""
         try:
-            train = parse_ts(locate()[0])
+            train = read_labelled(locate()[0])
         except FileNotFoundError:
             return None, None
         return train.num_channels, max(len(x) for x in train.series)
@@ -227,11 +227,13 @@ def series_readers(locate, missing):
 
         path = data.resolve_path(source, "--data")
         if os.path.isdir(path):
-            found = sorted(f for f in os.listdir(path) if f.upper().endswith(f"_{split.upper()}.TS"))
+            suffixes = tuple(f"_{split.upper()}{ext.upper()}" for ext in EXTENSIONS)
+            found = sorted(f for f in os.listdir(path) if f.upper().endswith(suffixes))
             if len(found) != 1:
-                raise ValueError(f"{path}: expected one *_{split.upper()}.ts file, found {found or 'none'}.")
+                raise ValueError(f"{path}: expected one *_{split.upper()} file ({', '.join(EXTENSIONS)}), "
+                                 f"found {found or 'none'}.")
             path = os.path.join(path, found[0])
-        test = parse_ts(path)
+        test = read_labelled(path)
         channels, length = geometry()
         if channels not in (None, test.num_channels):
             raise ValueError(f"{path} has {test.num_channels} channels; the model reads {channels}.")
@@ -292,7 +294,7 @@ def series_spec(locate, missing="error", validation_fraction=0.2, seed=0, augmen
         train_path, test_path, validation_path = locate()
         if validation_path is not None and validation_fraction:
             raise ValueError("give either validation_path or validation_fraction, not both (set validation_fraction=0).")
-        train = parse_ts(train_path)
+        train = read_labelled(train_path)
         if not train.labels:
             raise ValueError(f"{train_path} has no class labels (@classLabel true expected).")
         names = class_names_of(train)
@@ -300,7 +302,7 @@ def series_spec(locate, missing="error", validation_fraction=0.2, seed=0, augmen
         parts = {"train": (train, train_path)}
         for key, path in (("test", test_path), ("validation", validation_path)):
             if path is not None:
-                parts[key] = (parse_ts(path), path)
+                parts[key] = (read_labelled(path), path)
                 if parts[key][0].num_channels != channels:
                     raise ValueError(f"{path} has {parts[key][0].num_channels} channels, {train_path} has {channels}.")
         arrays = {}
@@ -329,7 +331,8 @@ def series_spec(locate, missing="error", validation_fraction=0.2, seed=0, augmen
 @registry.DATASETS.register("ts_files")
 def ts_files(train_path, test_path=None, validation_path=None, missing="error", validation_fraction=0.2, seed=0,
              augment="none"):
-    """A classification set from `.ts` files (UCR/UEA format, uni- or multivariate, any lengths).
+    """A classification set from labelled series files: `.ts` (UCR/UEA, uni- or multivariate, any lengths),
+    the UCR archive's `.tsv`, `.arff`, or `.csv` with a label column (`formats`; chosen by extension).
 
     Inputs are `{"values": (T, C) float32, "mask": (T,) bool}`; batches are padded to their longest
     series. Labels are mapped to ids in the order of the train file's `@classLabel` line (`class_names`
@@ -341,8 +344,8 @@ def ts_files(train_path, test_path=None, validation_path=None, missing="error", 
     as text (`1.0,2.5,...`; channels separated by `:`). `tlbkit-eval --data` reads a `.ts` file.
 
     Args:
-        train_path: str. The `*_TRAIN.ts` file.
-        test_path: str or None. The `*_TEST.ts` file.
+        train_path: str. The training file (`*_TRAIN.ts`, `.tsv`, `.arff` or a `.csv`).
+        test_path: str or None. The test file, in any of those formats.
         validation_path: str or None. A separate validation file (then `validation_fraction=0`).
         missing: str. `'?'` values: `"error"`, `"mask"`, `"interpolate"` or `"zero"` (see
             `handle_missing`). Defaults to `"error"`.
@@ -362,50 +365,23 @@ def ts_files(train_path, test_path=None, validation_path=None, missing="error", 
     return series_spec(locate, missing, validation_fraction, seed, augment)
 
 
-def aeon_data_dir():
-    """aeon's bundled `datasets/data` folder, found without importing aeon (None if absent)."""
-    spec = importlib.util.find_spec("aeon")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        folder = os.path.join(location, "datasets", "data")
-        if os.path.isdir(folder):
-            return folder
-    return None
-
-
 def locate_ts(name, data_dir=None):
-    """(train_path, test_path) of `name` in `data_dir`, else the data folder (`--data_dir`), then aeon's
-    bundled data; each flat or in a `<name>/` sub-folder."""
-    from tlbkit import data
-
-    folders = [os.path.expanduser(data_dir)] if data_dir else [p for p in [data.data_dir()] if p]
-    if not data_dir and aeon_data_dir():
-        folders.append(aeon_data_dir())
-    for folder in folders:
-        for base in (os.path.join(folder, name), folder):
-            train = os.path.join(base, f"{name}_TRAIN.ts")
-            if os.path.exists(train):
-                test = os.path.join(base, f"{name}_TEST.ts")
-                return train, test if os.path.exists(test) else None
-    known = aeon_data_dir()
-    listed = sorted(d for d in os.listdir(known) if os.path.isdir(os.path.join(known, d))) if known else []
-    where = f"in {', '.join(folders)}" if folders else "(no data_dir given and the aeon package is not installed)"
-    raise FileNotFoundError(
-        f"no {name}_TRAIN.ts {where}. Pass --data_dir or datasets.ucr.data_dir (a folder of UCR/UEA .ts files) or "
-        f"`pip install --no-deps aeon` for its bundled sets" + (f": {', '.join(listed)}." if listed else ".")
-    )
+    """(train_path, test_path) of the set `name`: `archive.locate` (kept under this name for callers)."""
+    return locate(name, data_dir)
 
 
 @registry.DATASETS.register("ucr")
 def ucr(name, data_dir=None, missing="error", validation_fraction=0.2, seed=0, augment="none"):
     """A UCR/UEA archive set by name, e.g. `"GunPoint"`, `"ItalyPowerDemand"`, `"BasicMotions"`.
 
-    Looks for `<name>_TRAIN.ts` / `<name>_TEST.ts` in `data_dir` (directly or in `data_dir/<name>/`) or,
-    without `data_dir`, in the data folder (`--data_dir`) and then in the copies bundled with the `aeon`
-    package (located without importing aeon). See `datasets.ts_files` for inputs, labels and splits.
+    Looks for `<name>_TRAIN` / `<name>_TEST` (`.ts`, `.tsv` or `.arff`) in `data_dir` or, without it, in
+    the data folder (`--data_dir`) and then in the copies bundled with the `aeon` package: flat, in
+    `<name>/`, under the archives' own folders (`UCRArchive_2018/<name>/`, `Univariate_ts/<name>/`, ...)
+    or inside a zip of the archive (`archive.locate`). See `datasets.ts_files` for inputs, labels and splits.
 
     Args:
         name: str. Archive name.
-        data_dir: str or None. Folder of `.ts` files.
+        data_dir: str or None. A folder (or zip) to search instead of the data folder and aeon's copies.
         missing, validation_fraction, seed, augment: as in `datasets.ts_files`.
     """
     return series_spec(lambda: locate_ts(name, data_dir) + (None,), missing, validation_fraction, seed, augment)
