@@ -125,6 +125,12 @@ class SeriesPatchTokenizer(keras.layers.Layer):
         """Channels the patches are cut from: the series' own, then their first differences if asked."""
         return self.channels * (2 if self.differences else 1)
 
+    @property
+    def patch_channels(self):
+        """Channels of the sequence that patches are cut from (`value_channels` here; a subclass that computes
+        features first, `SeriesConvTokenizer`, has more)."""
+        return self.value_channels
+
     def add_differences(self, values, mask=None):
         """(B, T, C) values -> (B, T, `value_channels`): with each channel's first differences when
         `differences` (`series_ops.with_differences`), else unchanged."""
@@ -147,7 +153,7 @@ class SeriesPatchTokenizer(keras.layers.Layer):
                     "(the UCR/UEA datasets do), or give max_length (and patch_length)."
                 )
         self._patch = self.patch_length or max(1, math.ceil(self.build_length / self.target_tokens))
-        self.projection.build((None, None, self.patch * channels))
+        self.projection.build((None, None, self.patch * self.patch_channels))
         table = self.position_period or self.num_patches(self.build_length)
         self.position = keras.layers.Embedding(table, self.dim, dtype=self.dtype_policy, name="position")
         self.position.build((None,))
