@@ -9,6 +9,7 @@ from keras import ops
 from tlbkit import registry
 from tlbkit.api_export import tlbkit_export
 from tlbkit.layers import checks
+from tlbkit.streaming import StreamingTokenizer
 from tlbkit_tasks.timeseries import series_ops
 
 NORMALIZATIONS = ("dataset", "series", "none")
@@ -26,7 +27,7 @@ def normalization_mode(value):
 
 @registry.TOKENIZERS.register("series_patch")
 @tlbkit_export("tlbkit_tasks.timeseries.SeriesPatchTokenizer")
-class SeriesPatchTokenizer(keras.layers.Layer):
+class SeriesPatchTokenizer(StreamingTokenizer):
     """Cuts a series into patches of `patch_length` steps and projects each to a token.
 
     Patch `i` covers steps `[i * stride, i * stride + patch_length)` of all channels (flattened to
@@ -254,6 +255,57 @@ class SeriesPatchTokenizer(keras.layers.Layer):
     def call(self, inputs):
         values, mask = self.prepare(inputs)
         return self.embed(values, mask)
+
+    # === Streaming (tlbkit.streaming.StreamingTokenizer) ===
+    @property
+    def stream_exact(self):
+        """Per-series statistics (`normalize="series"`) are estimated from the steps seen so far: not exact."""
+        return self.normalize != "series"
+
+    def stream_steps(self, chunk_size):
+        if self.step != self.patch:
+            raise ValueError(f"streaming needs non-overlapping patches. Received: stride={self.step}, "
+                             f"patch_length={self.patch}")
+        return chunk_size * self.patch
+
+    def stream_max_tokens(self):
+        return None if self.position_period else self.position.input_dim
+
+    def stream_start(self, batch_size):
+        """Carry: whether a step was seen, the last raw step (for first differences), and the running count,
+        mean and sum of squared deviations of the prepared values (for `normalize="series"`)."""
+        channels = self.value_channels
+        return {"seen": ops.zeros((batch_size, 1, 1)), "last": ops.zeros((batch_size, 1, self.channels)),
+                "count": ops.zeros((batch_size, 1, 1)), "mean": ops.zeros((batch_size, 1, channels)),
+                "m2": ops.zeros((batch_size, 1, channels))}
+
+    def stream_embed(self, raw_chunk, carry, offset):
+        """`prepare` done causally on one chunk (the previous step carried for the differences; running
+        statistics for `"series"`), then `embed` at `offset`."""
+        values, mask = series_ops.split_series(raw_chunk)
+        values = ops.cast(values, "float32")
+        real = ops.ones(ops.shape(values)[:2], "float32") if mask is None else ops.cast(mask, "float32")
+        carry = dict(carry)
+        if self.differences:
+            previous = carry["seen"] * carry["last"] + (1.0 - carry["seen"]) * values[:, :1]
+            full_mask = None if mask is None else ops.concatenate([ops.ones_like(mask[:, :1]), mask], axis=1)
+            values = self.add_differences(ops.concatenate([previous, values], axis=1), full_mask)[:, 1:]
+            carry["last"] = values[:, -1:, : self.channels]
+        carry["seen"] = ops.ones_like(carry["seen"])
+        if self.normalize == "series":  # Chan et al.'s update of count, mean and squared deviations
+            weight = real[..., None]
+            n = ops.sum(weight, axis=1, keepdims=True)
+            mean = ops.sum(values * weight, axis=1, keepdims=True) / ops.maximum(n, 1.0)
+            m2 = ops.sum(ops.square(values - mean) * weight, axis=1, keepdims=True)
+            total = carry["count"] + n
+            delta = mean - carry["mean"]
+            carry["mean"] = carry["mean"] + delta * n / ops.maximum(total, 1.0)
+            carry["m2"] = carry["m2"] + m2 + ops.square(delta) * carry["count"] * n / ops.maximum(total, 1.0)
+            carry["count"] = total
+            values = (values - carry["mean"]) / ops.sqrt(carry["m2"] / ops.maximum(total, 1.0) + 1e-5) * weight
+        elif self.normalize == "dataset":
+            values = (values - self.data_mean) / self.data_std
+        return self.embed(values, mask, offset), carry
 
     def get_config(self):
         config = super().get_config()
