@@ -79,6 +79,15 @@ def _dimension(text, timestamps, where):
     return np.array([_number(v, where) for v in text.split(",")], "float32")
 
 
+def _numeric(field, timestamps):
+    """Whether a `:`-separated field holds numbers (a dimension) rather than a class label."""
+    try:
+        _dimension(field, timestamps, "")
+        return True
+    except TSFormatError:
+        return False
+
+
 def _split_fields(line, timestamps):
     if not timestamps:
         return line.split(":")
@@ -126,6 +135,12 @@ def parse_ts(path=None, text=None):
                 raise TSFormatError(f"{where}: expected values and a class label separated by ':'")
             labels.append(fields[-1].strip())
             fields = fields[:-1]
+        elif len(fields) > 1 and not _numeric(fields[-1], timestamps):
+            declared = header.get("classlabel")
+            raise TSFormatError(
+                f"{where}: the line ends in {fields[-1].strip()[:20]!r}, a class label, but the header "
+                + (f"says @classLabel {declared}" if declared is not None else "has no @classLabel line")
+                + ": declare the labels with @classLabel true followed by them (e.g. @classLabel true up down).")
         dims = [_dimension(f, timestamps, where) for f in fields]
         length = max(len(d) for d in dims)
         if length == 0:
