@@ -35,6 +35,11 @@ class EMAWeights(keras.callbacks.Callback):
     epoch-end swap would bring back the raw weights: `on_train_end` puts the average back. Non-trainable
     state (BatchNorm's moving statistics) is not averaged: it follows the raw weights.
 
+    Every swap happens where the variables hold the current values under each backend: under JAX, `fit`
+    carries the values through its jitted steps and writes them back into the variables at each epoch's
+    end, before validation and `on_epoch_end`, and reads them again at the next epoch's first step, after
+    `on_epoch_begin`.
+
     Args:
         resumed: bool. The model's weights and optimizer state were loaded from a checkpoint written
             while this callback had the average in the model (an epoch end).

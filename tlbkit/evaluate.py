@@ -75,10 +75,80 @@ def class_names(model_dir, spec=None):
 
 
 def logits_function(model):
-    """`inputs -> logits` compiled once (TensorFlow graph: evaluation runs the chunk loop as a graph)."""
-    import tensorflow as tf
+    """`inputs -> logits` for batches of a `tf.data` pipeline, compiled once for the Keras backend in use.
 
-    return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    - TensorFlow: a `tf.function` (evaluation runs the chunk loop as a graph), batches passed as they come.
+    - JAX: `model.stateless_call` under `jax.jit`, fed the batch as NumPy arrays and the model's current
+      weights at each call. A batch smaller than the first one (the last of a split) is padded to the first
+      one's size by repeating its last example, and its logits cut back, so that one compiled shape serves a
+      whole evaluation (examples do not interact at inference).
+    - PyTorch: the model called on NumPy arrays under `torch.no_grad()`.
+
+    Args:
+        model: keras.Model. Maps a batch of inputs (an array or a structure of arrays) to logits.
+
+    Returns:
+        callable: `batch -> logits` (a backend tensor; `np.asarray` makes it NumPy).
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    if backend == "jax":
+        return _jax_logits_function(model)
+    if backend == "torch":
+        import torch
+
+        def torch_logits(batch):
+            with torch.no_grad():
+                return keras.ops.convert_to_numpy(model(_to_numpy(batch), training=False))
+
+        return torch_logits
+    raise ValueError(f"no evaluation path for the Keras backend {backend!r}; use KERAS_BACKEND=tensorflow or jax.")
+
+
+def _to_numpy(batch):
+    import keras
+
+    return keras.tree.map_structure(np.asarray, batch)
+
+
+def _pad_to(batch, size):
+    """`batch` with its last example repeated until it holds `size` examples."""
+    import keras
+
+    def pad(x):
+        return np.concatenate([x, np.repeat(x[-1:], size - len(x), axis=0)]) if np.ndim(x) else x
+
+    return keras.tree.map_structure(pad, batch)
+
+
+def _jax_logits_function(model):
+    import jax
+    import keras
+
+    @jax.jit
+    def call(trainable, non_trainable, batch):
+        return model.stateless_call(trainable, non_trainable, batch, training=False)[0]
+
+    sizes = {}  # "first": the first batch's size, to which later ones are padded
+
+    def jax_logits(batch):
+        batch = _to_numpy(batch)
+        n = len(next(x for x in keras.tree.flatten(batch) if np.ndim(x)))
+        size = sizes.setdefault("first", n)
+        padded = 0 < n < size
+        if padded:
+            batch = _pad_to(batch, size)
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+        logits = call(trainable, non_trainable, batch)
+        return logits[:n] if padded else logits
+
+    return jax_logits
 
 
 # === Metrics ===
@@ -98,6 +168,7 @@ def evaluate_model(model, spec, split, batch_size=256, logits_fn=None):
     logits_fn = logits_fn or logits_function(model)
     total, correct, loss_sum = 0, 0.0, 0.0
     for inputs, labels in ds:
+        labels = np.asarray(labels)
         logits = logits_fn(inputs)
         correct += float(np.sum(np.asarray(accuracy(labels, logits))))
         loss_sum += float(np.sum(np.asarray(cross_entropy(labels, logits))))

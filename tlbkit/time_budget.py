@@ -24,7 +24,11 @@ class TimeBudgetCosine(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warmup over steps times a cosine decay over the fraction of a time budget spent.
 
     `lr = min_lr + (peak - min_lr) * min(1, step / warmup_steps) * (1 + cos(pi * progress)) / 2`, where
-    `progress` in [0, 1] is set from outside (by `TimeBudget`) before each step.
+    `progress` in [0, 1] is set from outside (by `TimeBudget`) before each step, and a compiled training
+    step reads the value set before it ran, not the one it was compiled with: under TensorFlow the step
+    reads the variable; under JAX, whose jitted step sees only the variables Keras passes it (the model's,
+    the optimizer's and the metrics'), the step asks the host for the value with
+    `jax.experimental.io_callback` (a few microseconds per step on the CPU).
 
     Args:
         learning_rate: float. Peak learning rate.
@@ -41,8 +45,20 @@ class TimeBudgetCosine(keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step):
         step = ops.cast(step, "float32")
         warm = ops.minimum(1.0, (step + 1.0) / float(self.warmup_steps)) if self.warmup_steps else 1.0
-        cosine = 0.5 * (1.0 + ops.cos(math.pi * ops.clip(self.progress, 0.0, 1.0)))
+        cosine = 0.5 * (1.0 + ops.cos(math.pi * ops.clip(self._live_progress(), 0.0, 1.0)))
         return self.min_learning_rate + (self.learning_rate - self.min_learning_rate) * warm * cosine
+
+    def _live_progress(self):
+        if keras.backend.backend() != "jax":
+            return self.progress
+        import jax
+        import numpy as np
+        from jax.experimental import io_callback
+
+        def read():
+            return np.asarray(keras.ops.convert_to_numpy(self.progress), "float32")
+
+        return io_callback(read, jax.ShapeDtypeStruct((), np.float32))
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "min_learning_rate": self.min_learning_rate,

@@ -44,13 +44,6 @@ def make_learning_rate(learning_rate, schedule, warmup_steps, total_steps, min_l
     )
 
 
-def _require_tensorflow(option, why):
-    """Raises a ValueError naming `train.<option>` unless Keras runs on TensorFlow."""
-    if keras.backend.backend() != "tensorflow":
-        raise ValueError(f"train.{option} needs the TensorFlow backend (KERAS_BACKEND is "
-                         f"{keras.backend.backend()!r}): {why}.")
-
-
 def compile_for_training(net, learning_rate, weight_decay=1e-4, clip_norm=None, label_smoothing=0.0,
                          jit_compile=False, ema_momentum=None):
     """Compiles `net` as `train()` does: AdamW (decoupled weight decay, global-norm clipping; with
@@ -146,14 +139,12 @@ def train(
             epochs: `epochs` becomes an upper bound, the cosine schedule decays over the budget's time
             rather than over steps, and training stops when the budget is spent, mid-epoch if need be,
             early enough for that epoch's end (validation, checkpoints) to finish in time
-            (`tlbkit.time_budget`). Set `epochs` high enough not to stop first. TensorFlow backend, one
-            worker.
+            (`tlbkit.time_budget`). Set `epochs` high enough not to stop first. One worker.
         ema_momentum: float or None. Keep an exponential moving average of the weights (`average =
             m * average + (1 - m) * weights` after each step; 0.999 averages over ~1000 steps) and make it
             the model: validation, `last.keras`/`best.keras`, `metrics.json` and presets score the average,
             while training steps update the raw weights (`tlbkit.ema.EMAWeights`). BatchNorm's moving
-            statistics are not averaged (they follow the raw weights). TensorFlow backend. None (default):
-            no average.
+            statistics are not averaged (they follow the raw weights). None (default): no average.
         seed: int. Seeds weights, dropout and data order.
         strategy: tf.distribute strategy or None.
         is_chief: bool. Whether this worker writes the run directory.
@@ -170,15 +161,12 @@ def train(
     checks.positive_int("validation_freq", validation_freq)
     checks.one_of("weight_decay_vectors", weight_decay_vectors, (True, False))
     check_ema_momentum(ema_momentum)
-    if ema_momentum is not None:
-        _require_tensorflow("ema_momentum", "the average is swapped in and out between compiled steps")
     if time_budget_min is not None:
         if not isinstance(time_budget_min, (int, float)) or not time_budget_min > 0:
             raise ValueError(f"train.time_budget_min must be a positive number of minutes; got {time_budget_min!r}.")
         if strategy is not None and getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
             raise ValueError("train.time_budget_min cannot be used with several workers (each would stop on its "
                              "own clock); give the run a number of train.epochs instead.")
-        _require_tensorflow("time_budget_min", "the schedule reads the clock between compiled steps")
     if steps_per_epoch is not None:
         checks.positive_int("steps_per_epoch", steps_per_epoch)
     finished = rd.read_json(os.path.join(model_dir, rd.METRICS_FILE))
