@@ -57,3 +57,149 @@ def test_any_run_exports_as_a_preset_that_predicts_the_same(tmp_path):
     assert proc.returncode == 2 and "not empty" in proc.stderr
     proc = run_binary("predict", f"--preset={out}", "--checkpoint=best", ids)
     assert proc.returncode == 2 and "holding only its 'last' model" in proc.stderr
+
+
+# === Loading anything, in any process ===
+def run_python(code, timeout=600):
+    """Runs `python -c code` in a fresh process (nothing imported but what `code` imports); -> CompletedProcess."""
+    import subprocess
+    import sys
+
+    from binaries import ROOT
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env,
+                          cwd=ROOT)
+
+
+def test_a_fresh_process_loads_the_shipped_preset_by_path_and_by_name():
+    folder = presets.resolve("cifar10_tlb")
+    code = f"""
+import sys, numpy as np, tlbkit
+from tlbkit.models import SequenceClassifier
+assert "tlbkit_tasks" not in sys.modules
+by_path = SequenceClassifier.from_preset({folder!r})
+by_name = tlbkit.load_model("cifar10_tlb")
+x = np.full((2, 32, 32, 3), 128, "uint8")
+print(type(by_path).__name__, type(by_name).__name__, by_path.class_names[0],
+      float(np.abs(np.asarray(by_path(x)) - np.asarray(by_name(x))).max()), by_path.predict_classes(x, top_k=2)[0][0][0])
+"""
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    kinds = proc.stdout.split()
+    assert kinds[:3] == ["SequenceClassifier", "SequenceClassifier", "airplane"] and float(kinds[3]) == 0.0
+    assert kinds[4] in json.load(open(os.path.join(folder, "classes.json")))["class_names"]
+
+
+def test_gin_configs_find_registered_models_when_only_tlbkit_was_imported():
+    code = """
+from tlbkit import gin_utils
+gin_utils.parse(["recall_cpu.gin"], [])
+print(type(gin_utils.evaluate_binding("train.model")(num_classes=3)).__name__)
+"""
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split()[-1] == "SequenceClassifier"
+
+
+def tiny_image_classifier(class_names=("cat", "dog", "owl")):
+    from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
+    from tlbkit.models import SequenceClassifier
+    from tlbkit_tasks.vision import PatchTokenizer
+
+    model = SequenceClassifier(
+        encoder=TLBEncoder(TLBCell(dim=8, num_latents=2, num_heads=2, num_layers=1, r=1), chunk_size=2),
+        head=ClassificationHead(len(class_names)), tokenizer=PatchTokenizer(image_size=8, patch_size=4, dim=8),
+        class_names=class_names)
+    model(np.zeros((1, 8, 8, 3), "uint8"))
+    return model
+
+
+def save_as_run(model, folder):
+    """`model` saved as a run directory's last model (what load_model takes besides presets)."""
+    os.makedirs(folder, exist_ok=True)
+    model.save(os.path.join(folder, "last.keras"))
+    presets.record_plugins(folder, model)
+    return str(folder)
+
+
+def test_class_names_and_the_input_scale_are_saved_and_predict_classes_names_them(tmp_path):
+    model = tiny_image_classifier()
+    images = np.random.default_rng(0).integers(0, 256, (5, 8, 8, 3)).astype("uint8")
+    loaded = presets.load_model(save_as_run(model, tmp_path / "run"))
+    assert loaded.class_names == ("cat", "dog", "owl") and loaded.tokenizer.input_scale == pytest.approx(1 / 255)
+    logits = np.asarray(loaded(images))
+    np.testing.assert_allclose(logits, np.asarray(model(images)), atol=1e-6)
+    # uint8, 0-255 floats and the image divided by 255 with input_scale=1 are one function of the pixels.
+    np.testing.assert_allclose(np.asarray(loaded(images.astype("float32"))), logits, atol=1e-6)
+    rows = loaded.predict_classes(images, top_k=2)
+    assert len(rows) == 5 and all(len(r) == 2 and r[0][1] >= r[1][1] for r in rows)
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    assert rows[0][0] == (("cat", "dog", "owl")[int(probs[0].argmax())], pytest.approx(float(probs[0].max())))
+    assert len(loaded.predict_classes(images[:1], top_k=10)[0]) == 3
+    with pytest.raises(ValueError, match="top_k=0"):
+        loaded.predict_classes(images, top_k=0)
+    with pytest.raises(ValueError, match="names 2 classes but the model gives 3 logits"):
+        loaded.class_names = ["cat", "dog"]
+    with pytest.raises(ValueError, match="input_scale=-1"):
+        type(loaded.tokenizer)(image_size=8, patch_size=4, dim=8, input_scale=-1)
+
+
+def test_an_ensemble_loads_through_load_model_and_sequence_classifier_from_preset(tmp_path):
+    import tlbkit
+    from tlbkit.models import Ensemble, SequenceClassifier
+
+    ensemble = Ensemble([tiny_image_classifier(), tiny_image_classifier()], class_names=["cat", "dog", "owl"])
+    images = np.random.default_rng(1).integers(0, 256, (3, 8, 8, 3)).astype("uint8")
+    expected = np.asarray(ensemble(images))
+    folder = save_as_run(ensemble, tmp_path / "ens")
+    for model in (tlbkit.load_model(folder), SequenceClassifier.from_preset(folder), Ensemble.from_preset(folder)):
+        assert isinstance(model, Ensemble) and model.class_names == ("cat", "dog", "owl")
+        np.testing.assert_allclose(np.asarray(model(images)), expected, atol=1e-6)
+    assert model.predict_classes(images)[0][0][0] in ("cat", "dog", "owl")
+    single = save_as_run(tiny_image_classifier(), tmp_path / "single")
+    with pytest.raises(TypeError, match=r"holds a SequenceClassifier, not a Ensemble: load it with tlbkit.load_model"):
+        Ensemble.from_preset(single)
+
+
+def test_a_missing_plugin_package_is_named_with_the_version_it_was_saved_with(tmp_path):
+    import zipfile
+
+    folder = save_as_run(tiny_image_classifier(), tmp_path / "run")
+    path = os.path.join(folder, "last.keras")
+    with zipfile.ZipFile(path) as z:
+        files = {name: z.read(name) for name in z.namelist()}
+    files["config.json"] = files["config.json"].replace(b"tlbkit_tasks.vision.patch_tokenizer", b"bits_plugin.layers")
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    with open(os.path.join(folder, presets.PLUGINS_FILE), "w") as f:
+        json.dump({"plugins": [{"module": "bits_plugin", "distribution": "bits-plugin", "version": "1.2.0"}]}, f)
+    with pytest.raises(presets.PresetError, match=r"needs the plugin module 'bits_plugin'.*bits-plugin 1\.2\.0.*"
+                                                  r"pip install 'bits-plugin==1\.2\.0'"):
+        presets.load_model(folder)
+
+
+def test_from_preset_with_num_classes_keeps_the_trained_encoder_and_gives_a_new_head(tmp_path):
+    import tlbkit
+    from tlbkit.models import Ensemble, SequenceClassifier
+
+    model = tiny_image_classifier()
+    folder = save_as_run(model, tmp_path / "run")
+    tuned = SequenceClassifier.from_preset(folder, class_names=["rose", "tulip"])
+    images = np.random.default_rng(2).integers(0, 256, (4, 8, 8, 3)).astype("uint8")
+    assert tuple(np.shape(tuned(images))) == (4, 2) and tuned.class_names == ("rose", "tulip")
+    for part in ("tokenizer", "encoder"):
+        for a, b in zip(getattr(tuned, part).get_weights(), getattr(model, part).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    assert tuned.head.num_classes == 2 and tuned.predict_classes(images)[0][0][0] in ("rose", "tulip")
+    tuned.compile(optimizer="adam", loss=keras_loss())
+    tuned.fit(images, np.array([0, 1, 0, 1]), epochs=1, verbose=0)  # trains as any Keras model
+    ensemble = save_as_run(Ensemble([tiny_image_classifier(), tiny_image_classifier()]), tmp_path / "ens")
+    assert tuple(np.shape(tlbkit.load_model(ensemble, num_classes=5)(images))) == (4, 5)
+
+
+def keras_loss():
+    import keras
+
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)

@@ -145,16 +145,16 @@ def test_image_folder_pipeline(folder):
     assert labels != sorted(labels) and labels != sorted(labels, reverse=True)  # classes mixed, not grouped
     image, label = next(iter(spec.train.map(spec.train_map)))
     assert tuple(image.shape) == (32, 32, 3) and image.dtype == "float32"
-    assert 0.0 <= float(np.min(image)) and float(np.max(image)) <= 1.0
+    assert 0.0 <= float(np.min(image)) and 1.0 < float(np.max(image)) <= 255.0  # 0-255 pixels: the model scales
     image, _ = next(iter(spec.validation.map(spec.eval_map)))
-    assert tuple(image.shape) == (32, 32, 3)
+    assert tuple(image.shape) == (32, 32, 3) and 1.0 < float(np.max(image)) <= 255.0
 
 
 @pytest.mark.parametrize("augment", ["flip", "crop_flip", "seed"])
 def test_cheap_augmentations_keep_shape_and_range(folder, augment):
     spec = image_folder(path=str(folder), validation_count=4, image_size=32, augment=augment, resize_margin=4).load()
     image, _ = next(iter(spec.train.map(spec.train_map)))
-    assert tuple(image.shape) == (32, 32, 3) and 0.0 <= float(np.min(image)) and float(np.max(image)) <= 1.0
+    assert tuple(image.shape) == (32, 32, 3) and 0.0 <= float(np.min(image)) and 1.0 < float(np.max(image)) <= 255.0
 
 
 def test_mixup_cutmix_batches_give_soft_targets_that_loss_and_accuracy_accept(folder):
@@ -213,7 +213,7 @@ def test_tfds_pipeline_on_mock_data():
         image, label = next(iter(spec.train.map(spec.train_map)))
         assert tuple(image.shape) == (48, 48, 3)
         image, _ = next(iter(spec.validation.map(spec.eval_map)))  # mock data ignores the slice sizes
-        assert tuple(image.shape) == (48, 48, 3) and float(np.max(image)) <= 1.0
+        assert tuple(image.shape) == (48, 48, 3) and float(np.max(image)) <= 255.0
 
 
 # === Binaries with each CIFAR gin file ===

@@ -130,11 +130,17 @@ def quiet_gin_logging():
 def parse(files, params, extra_search=(), skip_unknown=False):
     """Parses gin files (by path or name) and bindings; returns the parsed config text.
 
+    The built-in and installed plugins are imported first (`plugins.ensure_loaded`), so configs find
+    their registered names whatever the caller imported.
+
     Raises:
         GinConfigError: one line naming the problem (unknown names list the registered ones).
     """
     import gin
 
+    from tlbkit import plugins
+
+    plugins.ensure_loaded()  # the built-in and installed plugins register their names with gin on import
     for path in search_paths(extra_search):
         if path not in _ADDED_SEARCH_PATHS:  # gin keeps a process-wide list: add each folder once
             gin.add_config_file_search_path(path)

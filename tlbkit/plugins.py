@@ -36,10 +36,22 @@ def load_entry_points():
     return loaded
 
 
+_loaded = False
+
+
 def load_all(extra_modules=()):
     """Built-ins, then entry points, then `extra_modules` (e.g. from --plugin)."""
+    global _loaded
     for name in BUILTIN:
         import_plugin(name)
     load_entry_points()
+    _loaded = True
     for name in extra_modules:
         import_plugin(name)
+
+
+def ensure_loaded():
+    """`load_all()` once per process: what parsing a config needs to find the registered names (a library
+    user who imports only `tlbkit` and calls `gin_utils.parse` gets every installed plugin)."""
+    if not _loaded:
+        load_all()

@@ -7,7 +7,14 @@ A preset is an *exported run*, a folder holding what inference needs and nothing
 - `classes.json`: the class names;
 - `metrics.json`: the run's final metrics;
 - `export.json`: which checkpoint of which run, exported when;
-- `README.md`: the model card (command, data, seed, accuracy, wall time).
+- `plugins.json`: the plugin packages the model's classes come from (module, distribution, version);
+- `README.md`: the model card (command, data, seed, accuracy, wall time, input contract).
+
+**Loading** (`load_model`, which `tlbkit.load_model` and every `from_preset` call): a preset by name or
+folder, a run directory, or a `.keras` file, in any process. The modules that the saved model's classes
+come from (recorded in its `.keras` config, and the packages in `plugins.json`) are imported first, so a
+plugin's layers register themselves before Keras looks them up; a package that cannot be imported is an
+error naming it and the version the preset was saved with.
 
 Every binary that takes `--model_dir` of a trained run takes such a folder too, and `--preset=NAME`
 finds one by name: tlbkit's own ship as package data (`tlbkit_tasks/presets/<name>/`); a plugin package
@@ -20,10 +27,15 @@ adds its own with an entry point naming a package whose sub-folders are presets:
 """
 
 import datetime
+import importlib
 import importlib.metadata
+import json
 import os
 import re
 import shutil
+import zipfile
+
+from absl import logging
 
 from tlbkit import run_dir as rd
 
@@ -31,6 +43,8 @@ ENTRY_POINT_GROUP = "tlbkit.presets"
 BUILTIN_PACKAGE = "tlbkit_tasks.presets"
 MODEL_FILE = "model.keras"
 CARD_FILE = "README.md"
+PLUGINS_FILE = "plugins.json"  # {"plugins": [{"module", "distribution", "version"}]}, in presets and runs
+ENGINE_PACKAGES = ("keras", "tlbkit")  # what a model's classes may come from without being a plugin
 
 
 class PresetError(ValueError):
@@ -93,19 +107,290 @@ def resolve(name_or_path):
     raise PresetError(f"unknown preset {name_or_path!r}. Installed presets: {', '.join(found) or '(none)'}.")
 
 
-def load_model(name_or_path, expected=None):
-    """A preset's Keras model (checked: every saved weight restored).
+def locate(name_or_path, checkpoint="last"):
+    """`(folder, model file)` of a preset name, an exported run's folder, a run directory (its `checkpoint`)
+    or a `.keras` file.
+
+    Raises:
+        PresetError: for a name that no installed preset has, or a folder holding no model.
+    """
+    from tlbkit import evaluate
+
+    path = os.path.expanduser(str(name_or_path))
+    if os.path.isfile(path) and path.endswith(".keras"):
+        return os.path.dirname(os.path.abspath(path)), path
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, rd.EXPORT_FILE)):
+        try:
+            return path, evaluate.checkpoint_path(path, checkpoint)
+        except FileNotFoundError as e:
+            raise PresetError(f"{path} holds no model to load: {e}") from e
+    folder = resolve(name_or_path)  # an exported run holds one model, whichever checkpoint it was
+    return folder, os.path.join(folder, MODEL_FILE)
+
+
+# === Plugin packages ===
+def archive_config(path):
+    """The model config (`config.json`) of a `.keras` archive, as a dict."""
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("config.json"))
+
+
+def model_modules(config):
+    """Sorted modules that the serialized objects of a Keras config come from (Keras' own left out)."""
+    found = set()
+
+    def visit(node):
+        if isinstance(node, dict):
+            module = node.get("module")
+            if isinstance(module, str) and "class_name" in node and module.split(".")[0] not in ("keras", "builtins"):
+                found.add(module)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(config)
+    return sorted(found)
+
+
+def plugin_requirements(modules):
+    """`[{"module", "distribution", "version"}]`: the installed packages that `modules` come from, tlbkit's
+    engine and Keras left out (what `plugins.json` records). `distribution`/`version` are None for a module
+    that no installed distribution provides (e.g. a folder on PYTHONPATH)."""
+    owners = importlib.metadata.packages_distributions()
+    rows = {}
+    for module in modules:
+        top = module.split(".")[0]
+        if top in ENGINE_PACKAGES or top in rows or top == "__main__":
+            continue
+        distribution = (owners.get(top) or [None])[0]
+        version = None
+        if distribution is not None:
+            try:
+                version = importlib.metadata.version(distribution)
+            except importlib.metadata.PackageNotFoundError:
+                distribution = None
+        rows[top] = {"module": top, "distribution": distribution, "version": version}
+    return list(rows.values())
+
+
+def model_plugins(model):
+    """`plugin_requirements` of a model object: the packages of every layer's class (recorded at export)."""
+    modules = {type(model).__module__} | {type(layer).__module__ for layer in model._flatten_layers()}
+    return plugin_requirements(sorted(modules))
+
+
+def record_plugins(folder, model):
+    """Writes `plugins.json` into a run or preset folder: the plugin packages of `model`'s classes."""
+    rd.atomic_write_json(os.path.join(folder, PLUGINS_FILE), {"plugins": model_plugins(model)})
+
+
+def recorded_plugins(folder):
+    """The plugin packages a preset or run folder records (`plugins.json`), or `[]`."""
+    return list(rd.read_json(os.path.join(folder, PLUGINS_FILE), default={}).get("plugins", []))
+
+
+def import_plugins(model_path, recorded=(), what=None):
+    """Imports every module that the saved model's classes come from, and the recorded plugin packages.
+
+    Importing a plugin module registers its classes with Keras (and its plugins with gin), which loading
+    a model saved with them needs in a fresh process.
 
     Args:
-        name_or_path: str. An installed preset's name or an exported run's folder.
-        expected: optional class; a `TypeError` unless the model is one (what `from_preset` checks).
+        model_path: str. The `.keras` file about to be loaded.
+        recorded: list of `{"module", "distribution", "version"}` (a folder's `plugins.json`).
+        what: str. How errors name the model (e.g. `"preset 'cifar10_tlb'"`).
+
+    Raises:
+        PresetError: naming the package that cannot be imported, its distribution and the version the
+            model was saved with, and the `pip install` that fixes it.
+    """
+    what = what or repr(model_path)
+    by_top = {row["module"]: row for row in recorded}
+    for module in list(by_top) + model_modules(archive_config(model_path)):
+        top = module.split(".")[0]
+        if top == "__main__":
+            continue
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            row = by_top.get(top, {})
+            distribution, version = row.get("distribution"), row.get("version")
+            if distribution:
+                needs = f"{distribution} {version}" if version else distribution
+                fix = f"install it (pip install '{distribution}=={version}')" if version else f"install {distribution}"
+            else:
+                needs, fix = "a package not recorded", f"install the package that provides {top!r}"
+            raise PresetError(f"{what} needs the plugin module {module!r} (saved with {needs}), which cannot be "
+                              f"imported: {e}. {fix[0].upper() + fix[1:]}, or put it on PYTHONPATH.") from e
+    for row in recorded:
+        if row.get("distribution") and row.get("version"):
+            try:
+                installed = importlib.metadata.version(row["distribution"])
+            except importlib.metadata.PackageNotFoundError:
+                continue
+            if installed != row["version"]:
+                logging.warning("%s was saved with %s %s; %s is installed.", what, row["distribution"],
+                                row["version"], installed)
+
+
+# === Loading ===
+def accepts(expected, model):
+    """Whether `expected.from_preset` returns `model`: it is an `expected`, or an ensemble (an object with
+    `members`) whose members all are (an ensemble of classifiers is a classifier)."""
+    if isinstance(model, expected):
+        return True
+    members = getattr(model, "members", None)
+    return bool(members) and all(isinstance(m, expected) for m in members)
+
+
+def load_model(name_or_path, expected=None, num_classes=None, class_names=None, checkpoint="last"):
+    """The Keras model that a preset or run holds, whatever its class, loaded in any process.
+
+    The folder's plugin packages are imported first (`import_plugins`); the load is checked (every saved
+    weight restored); a model saved without class names gets the folder's `classes.json`.
+
+    Args:
+        name_or_path: str. An installed preset's name, an exported run's folder, a run directory or a
+            `.keras` file.
+        expected: optional class. A `TypeError` unless the model is one, or an ensemble of them
+            (`accepts`): what `SequenceClassifier.from_preset` and `Ensemble.from_preset` check.
+        num_classes: int or None. Given, the classifier gets a new head with this many classes (`new_head`).
+        class_names: list of str or None. The new head's class names (implies `num_classes`).
+        checkpoint: str. `"last"` or `"best"` (a run directory; an exported run holds one of them).
+
+    Returns:
+        A `keras.Model` (`SequenceClassifier`, `Ensemble`, or a plugin's model class).
+
+    Raises:
+        PresetError: unknown preset, a folder without a model, or a plugin package that cannot be imported.
+        TypeError: the model is not an `expected`.
     """
     from tlbkit import saving
 
-    model = saving.load_model(os.path.join(resolve(name_or_path), MODEL_FILE))
-    if expected is not None and not isinstance(model, expected):
-        raise TypeError(f"preset {name_or_path!r} holds a {type(model).__name__}, not a {expected.__name__}.")
+    folder, path = locate(name_or_path, checkpoint)
+    what = f"preset {name_or_path!r}" if os.path.isfile(os.path.join(folder, rd.EXPORT_FILE)) else repr(str(name_or_path))
+    import_plugins(path, recorded_plugins(folder), what)
+    model = saving.load_model(path)
+    if expected is not None and not accepts(expected, model):
+        kind = type(model).__name__
+        if getattr(model, "members", None):
+            kind += " of " + ", ".join(sorted({type(m).__name__ for m in model.members}))
+        raise TypeError(f"{what} holds a {kind}, not a {expected.__name__}: load it with "
+                        f"tlbkit.load_model({str(name_or_path)!r}), which returns any model.")
+    if getattr(model, "class_names", "absent") is None:
+        saved = rd.read_json(os.path.join(folder, rd.CLASSES_FILE))
+        if saved is not None and len(saved["class_names"]) == getattr(model, "num_classes", None):
+            model.class_names = saved["class_names"]
+    if num_classes is not None or class_names is not None:
+        model = new_head(model, num_classes, class_names)
     return model
+
+
+def new_head(model, num_classes=None, class_names=None):
+    """`model` with a new, freshly initialised classification head (each member's, for an ensemble); the
+    tokenizer, encoder and test-time views are the same objects, trained weights included.
+
+    Args:
+        model: `SequenceClassifier` or `Ensemble` of them.
+        num_classes: int or None. The new class count; None: `len(class_names)`.
+        class_names: list of str or None. The new classes' names.
+
+    Raises:
+        ValueError: neither given, or `class_names` of another length than `num_classes`.
+        TypeError: a model without a head to replace.
+    """
+    from tlbkit.models import Ensemble, SequenceClassifier
+    from tlbkit.models.sequence_classifier import mark_built_from_parts
+
+    if num_classes is None:
+        if class_names is None:
+            raise ValueError("new_head needs `num_classes` or `class_names`. Received: neither.")
+        num_classes = len(class_names)
+    if isinstance(model, Ensemble):
+        members = [new_head(m, num_classes) for m in model.members]
+        return Ensemble(members, class_names=class_names, name=model.name)
+    if not isinstance(model, SequenceClassifier):
+        raise TypeError(f"a new head needs a SequenceClassifier or an Ensemble of them; got a {type(model).__name__}.")
+    config = model.head.get_config()
+    if "num_classes" not in config:
+        raise TypeError(f"the head {type(model.head).__name__} has no `num_classes` in its config to change.")
+    config["num_classes"] = num_classes
+    head = type(model.head).from_config(config)
+    build = model.head.get_build_config()
+    if build:
+        head.build_from_config(build)
+    net = SequenceClassifier(encoder=model.encoder, head=head, tokenizer=model.tokenizer,
+                             test_time_views=model.test_time_views, class_names=class_names, name=model.name)
+    mark_built_from_parts(net, net._parts())
+    return net
+
+
+# === Fine-tuning ===
+def _part_pairs(net, trained, source):
+    """`[(label, part of net, part of trained, is_head)]`: the parts whose weights `initialize_from` copies."""
+    from tlbkit.models import Ensemble, SequenceClassifier
+
+    if isinstance(net, Ensemble) and isinstance(trained, Ensemble):
+        if net.size != trained.size:
+            raise ValueError(f"train.init_from={source!r} holds an ensemble of {trained.size} members; the config builds "
+                             f"{net.size}: set models.ensemble.size = {trained.size}.")
+        return [(f"member {i} {label}", a, b, head) for i, (m, t) in enumerate(zip(net.members, trained.members))
+                for label, a, b, head in _part_pairs(m, t, source)]
+    if not (isinstance(net, SequenceClassifier) and isinstance(trained, SequenceClassifier)):
+        raise ValueError(f"train.init_from={source!r} holds a {type(trained).__name__} and the config builds a "
+                         f"{type(net).__name__}: fine-tuning needs both SequenceClassifiers or both Ensembles (train "
+                         "with the preset's config.gin as the first --gin_file).")
+    if (net.tokenizer is None) != (trained.tokenizer is None):
+        raise ValueError(f"train.init_from={source!r}: one model has a tokenizer and the other none; train with the "
+                         "preset's config.gin as the first --gin_file.")
+    pairs = [("tokenizer", net.tokenizer, trained.tokenizer, False)] if net.tokenizer is not None else []
+    return pairs + [("encoder", net.encoder, trained.encoder, False), ("head", net.head, trained.head, True)]
+
+
+def initialize_from(net, source, checkpoint="last"):
+    """Starts a built model from a trained one's weights (`train.init_from`, `tlbkit-train --init_from`).
+
+    Tokenizer and encoder weights (data statistics, BatchNorm moving averages included) are copied; the head
+    too when it has the trained head's shapes and the same class names (or either has none); otherwise
+    `net` keeps its new, randomly initialised head: fine-tuning on other classes.
+
+    Args:
+        net: a built `SequenceClassifier` or `Ensemble`, of the trained model's design.
+        source: str. A preset name or folder, or a run directory.
+        checkpoint: str. The run's `"last"` or `"best"` model.
+
+    Returns:
+        list of str: the parts given a new head (empty when every part was copied).
+
+    Raises:
+        ValueError: when a tokenizer or encoder differs from the trained one, naming it and the first
+            weight that differs.
+    """
+    trained = load_model(source, checkpoint=checkpoint)
+    new_names, old_names = getattr(net, "class_names", None), getattr(trained, "class_names", None)
+    same_classes = new_names is None or old_names is None or tuple(new_names) == tuple(old_names)
+    fresh = []
+    for label, part, source_part, is_head in _part_pairs(net, trained, source):
+        shapes = [tuple(w.shape) for w in part.weights]
+        source_shapes = [tuple(w.shape) for w in source_part.weights]
+        if is_head and (shapes != source_shapes or not same_classes):
+            fresh.append(label)
+            continue
+        if type(part) is not type(source_part) or shapes != source_shapes:
+            i = next((i for i, (a, b) in enumerate(zip(shapes, source_shapes)) if a != b), min(len(shapes), len(source_shapes)))
+            mine = f"{part.weights[i].path} {shapes[i]}" if i < len(shapes) else "nothing"
+            theirs = f"{source_part.weights[i].path} {source_shapes[i]}" if i < len(source_shapes) else "nothing"
+            raise ValueError(f"train.init_from={source!r}: the {label} the config builds ({type(part).__name__}, "
+                             f"{len(shapes)} weights) is not the trained one ({type(source_part).__name__}, "
+                             f"{len(source_shapes)} weights); first difference: {mine} vs {theirs}. Train with the "
+                             "preset's config.gin as the first --gin_file and change only the data.")
+        part.set_weights(source_part.get_weights())
+    head = (f"a new head for {getattr(net, 'num_classes', '?')} classes (the trained one has "
+            f"{getattr(trained, 'num_classes', '?')}{'' if same_classes else ', other names'})" if fresh else "its head too")
+    print(f"tlbkit: initialised from {source}: tokenizer and encoder weights, {head}.", flush=True)
+    return fresh
 
 
 def export(model_dir, output_dir, checkpoint="last", notes=None):
@@ -126,8 +411,13 @@ def export(model_dir, output_dir, checkpoint="last", notes=None):
     if os.path.isdir(output_dir) and os.listdir(output_dir):
         raise PresetError(f"{output_dir} exists and is not empty: choose a new --output folder.")
     os.makedirs(output_dir, exist_ok=True)
+    import_plugins(source, recorded_plugins(model_dir), repr(model_dir))
     model = saving.load_model(source)
+    classes = rd.read_json(os.path.join(model_dir, rd.CLASSES_FILE))["class_names"]
+    if getattr(model, "class_names", "absent") is None:  # a run trained before models kept their class names
+        model.class_names = classes
     saving.save_for_inference(model, os.path.join(output_dir, MODEL_FILE))
+    record_plugins(output_dir, model)
     for name in (rd.CONFIG_FILE, rd.CLASSES_FILE, rd.METRICS_FILE):
         if os.path.exists(os.path.join(model_dir, name)):
             shutil.copyfile(os.path.join(model_dir, name), os.path.join(output_dir, name))
@@ -143,8 +433,30 @@ def export(model_dir, output_dir, checkpoint="last", notes=None):
         "class": type(model).__name__,
     }
     rd.atomic_write_json(os.path.join(output_dir, rd.EXPORT_FILE), info)
-    rd.atomic_write_text(os.path.join(output_dir, CARD_FILE), model_card(model_dir, output_dir, info, metrics, notes))
+    card = model_card(model_dir, output_dir, info, metrics, notes, inputs=input_contract(model))
+    rd.atomic_write_text(os.path.join(output_dir, CARD_FILE), card)
     return output_dir
+
+
+def input_contract(model):
+    """One paragraph for the model card: what the model takes (its tokenizer's input contract)."""
+    member = (getattr(model, "members", None) or [model])[0]
+    tokenizer = getattr(member, "tokenizer", None)
+    module = type(tokenizer).__module__ if tokenizer is not None else ""
+    if tokenizer is not None and hasattr(tokenizer, "image_size") and hasattr(tokenizer, "input_scale"):
+        size = tokenizer.image_size
+        return (f"Images of {size}x{size} RGB pixels, (N, {size}, {size}, 3), with values 0-255: uint8, or floats "
+                f"as `keras.utils.img_to_array(keras.utils.load_img(path, target_size=({size}, {size})))` gives. "
+                f"The model scales them itself (its tokenizer's `input_scale` = 1/{round(1 / tokenizer.input_scale)}): "
+                "do not divide by 255 first. `tlbkit-predict` reads image files of any size (resized).")
+    if ".text." in module:
+        return ("Strings: a list of str (or a NumPy array of UTF-8 bytes), one text per example; "
+                "`tlbkit-predict` also reads text files, one example per file.")
+    if ".timeseries." in module:
+        return ("Series as arrays: (N, T) or (N, T, channels) floats, or `{\"values\": ..., \"mask\": ...}` "
+                "for series of several lengths; the model normalises them itself. `tlbkit-predict` reads CSV "
+                "files (one row or column of numbers, or rows = time steps).")
+    return "What the run's dataset plugin gives the model (docs/usage.md, tlbkit-predict)."
 
 
 def describe_model(model):
@@ -167,8 +479,17 @@ def public_command(command):
                   lambda m: m.group(1) + os.path.basename(m.group(2).rstrip("/")), command)
 
 
-def model_card(model_dir, output_dir, info, metrics, notes=None):
-    """The README.md of a preset: what it is, how it was trained, how well it does, how to use it."""
+def model_card(model_dir, output_dir, info, metrics, notes=None, inputs=None):
+    """The README.md of a preset: what it is, how it was trained, how well it does, how to use it.
+
+    Args:
+        model_dir: str. The exported run.
+        output_dir: str. The preset folder (its name is the preset's).
+        info: dict. What `export.json` holds.
+        metrics: dict. The run's `metrics.json`.
+        notes: str or None. Extra text.
+        inputs: str or None. The input contract (`input_contract`).
+    """
     name = os.path.basename(os.path.normpath(output_dir))
     scores = metrics.get("best", metrics) if info["checkpoint"] == "best" else metrics
     classes = rd.read_json(os.path.join(model_dir, rd.CLASSES_FILE))["class_names"]
@@ -232,8 +553,15 @@ tlbkit-predict --preset=path/to/{name} INPUT...
 tlbkit-eval --preset=path/to/{name} --data=LABELLED_DATA
 ```
 
+## Input
+
+{inputs or input_contract(None)}
+
 ```python
-from tlbkit.models import {cls}
-model = {cls}.from_preset("path/to/{name}")
+import tlbkit
+model = tlbkit.load_model("path/to/{name}")   # a {cls}, in any process
+model.predict_classes(x, top_k=3)             # per input: [(class name, probability), ...], best first
+model.class_names                             # the classes, in logit order
+tuned = tlbkit.load_model("path/to/{name}", num_classes=5)   # a new head, to fine-tune on other classes
 ```
 """

@@ -13,12 +13,15 @@ def make_maps(image_size, augment="seed", resize_margin=20, randaugment_ops=2, r
               erasing=0.25, seed=0):
     """(train_map, eval_map) for `(uint8 image, label)` examples.
 
-    - eval: rescale to [0, 1], resize to `image_size`.
+    Both give float32 images of 0-255 pixel values: the model's image tokenizer scales them (its
+    `input_scale`), so a trained model takes the uint8 or 0-255 float images users hold.
+
+    - eval: cast to float32, resize to `image_size`.
     - `"flip"`: the eval map, then a random horizontal flip.
     - `"crop_flip"` (the usual CIFAR augmentation): reflect-pad by
       `resize_margin // 2` on each side, random crop `image_size`, horizontal
       flip. Cheap: suited to short trainings.
-    - `"seed"` (the keras-io example): rescale, resize to input size +
+    - `"seed"` (the keras-io example): resize to input size +
       `resize_margin` (32 -> 52), random crop `image_size`, horizontal flip.
     - `"strong"`: the seed's, then RandAugment and random erasing.
     - `"none"`: the eval map for training too.
@@ -36,11 +39,10 @@ def make_maps(image_size, augment="seed", resize_margin=20, randaugment_ops=2, r
         raise ValueError(f"`augment` must be one of {AUGMENTS}. Received: augment={augment!r}")
     import tensorflow as tf
 
-    rescale = keras.layers.Rescaling(1 / 255.0, dtype="float32")
     resize_eval = keras.layers.Resizing(image_size, image_size, dtype="float32")
 
     def eval_map(image, label):
-        return resize_eval(rescale(tf.cast(image, "float32"))), label
+        return resize_eval(tf.cast(image, "float32")), label
 
     if augment == "none":
         return eval_map, eval_map
@@ -64,9 +66,9 @@ def make_maps(image_size, augment="seed", resize_margin=20, randaugment_ops=2, r
         layers = [keras.layers.Resizing(big, big, dtype="float32"),
                   keras.layers.RandomCrop(image_size, image_size, seed=seed, dtype="float32"), flip]
         if augment == "strong":
-            layers.append(keras.layers.RandAugment(value_range=(0, 1), num_ops=randaugment_ops,
+            layers.append(keras.layers.RandAugment(value_range=(0, 255), num_ops=randaugment_ops,
                                                    factor=randaugment_factor, seed=seed + 2, dtype="float32"))
-            layers.append(keras.layers.RandomErasing(factor=erasing, scale=(0.02, 0.25), value_range=(0, 1),
+            layers.append(keras.layers.RandomErasing(factor=erasing, scale=(0.02, 0.25), value_range=(0, 255),
                                                      seed=seed + 3, dtype="float32"))
         return layers
 
@@ -76,7 +78,7 @@ def make_maps(image_size, augment="seed", resize_margin=20, randaugment_ops=2, r
         size = int(image.shape[0]) if image.shape[0] is not None else image_size
         if size not in cache:
             cache[size] = train_layers(size)
-        x = rescale(tf.cast(image, "float32"))
+        x = tf.cast(image, "float32")
         for layer in cache[size]:
             x = layer(x)  # Keras random layers default to training=True
         return x, label

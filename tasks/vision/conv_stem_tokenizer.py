@@ -6,7 +6,7 @@ from keras import ops
 from tlbkit import registry
 from tlbkit.api_export import tlbkit_export
 from tlbkit.layers import checks
-from tlbkit_tasks.vision.patch_tokenizer import check_input_shape
+from tlbkit_tasks.vision.patch_tokenizer import PIXEL_SCALE, check_input_scale, check_input_shape, scale_pixels
 
 DOWNSAMPLES = ("pool", "stride")
 NORMS = (None, "batch")
@@ -25,6 +25,10 @@ class ConvStemTokenizer(keras.layers.Layer):
     8x8 grid = 64 tokens, in row-major order. A learned position embedding and a
     LayerNorm follow.
 
+    The images are pixel values in 0-255 (uint8, or floats as Keras' `load_img` + `img_to_array`
+    give), multiplied by `input_scale` (1/255) inside the layer: the model takes what users hold,
+    and the training pipeline feeds it the same 0-255 range.
+
     Args:
         image_size: int. Side of the input images.
         dim: int. Token width (channels of the last stage).
@@ -34,10 +38,13 @@ class ConvStemTokenizer(keras.layers.Layer):
         norm: str or None. `"batch"` adds BatchNorm after each convolution.
             Defaults to `None`.
         activation: str. `"relu"` or `"gelu"` (tanh approximation). Defaults to `"relu"`.
+        input_scale: float. Factor applied to the input pixel values. Defaults to `1/255` (0-255 pixels).
+            Saved in the config; a model saved before the option existed was trained on 0-255 pixels
+            divided by 255 in the input pipeline, so it loads with this default and takes 0-255 too.
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
-        images: (B, image_size, image_size, C) float tensor.
+        images: (B, image_size, image_size, C) pixel values, uint8 or float, 0-255.
         training: bool. BatchNorm uses batch statistics when `True`.
 
     Returns:
@@ -45,12 +52,14 @@ class ConvStemTokenizer(keras.layers.Layer):
 
     Example:
     >>> tok = ConvStemTokenizer(image_size=32, dim=16, filters=(8,), downsample="stride", norm="batch")
-    >>> tok(np.zeros((2, 32, 32, 3), "float32"))["tokens"].shape
+    >>> tok(np.zeros((2, 32, 32, 3), "uint8"))["tokens"].shape
     (2, 64, 16)
     """
 
-    def __init__(self, image_size, dim, filters=(64,), downsample="pool", norm=None, activation="relu", **kwargs):
+    def __init__(self, image_size, dim, filters=(64,), downsample="pool", norm=None, activation="relu",
+                 input_scale=PIXEL_SCALE, **kwargs):
         super().__init__(**kwargs)
+        self.input_scale = check_input_scale(input_scale)
         checks.positive_int("image_size", image_size)
         checks.positive_int("dim", dim)
         checks.one_of("downsample", downsample, DOWNSAMPLES)
@@ -103,7 +112,7 @@ class ConvStemTokenizer(keras.layers.Layer):
         return ops.relu(x) if self.activation == "relu" else ops.gelu(x, approximate=True)
 
     def call(self, images, training=None):
-        x = images
+        x = scale_pixels(self, images)
         for i, conv in enumerate(self.convs):
             x = conv(x)
             if self.norms:
@@ -118,5 +127,6 @@ class ConvStemTokenizer(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"image_size": self.image_size, "dim": self.dim, "filters": list(self.filters),
-                       "downsample": self.downsample, "norm": self.norm, "activation": self.activation})
+                       "downsample": self.downsample, "norm": self.norm, "activation": self.activation,
+                       "input_scale": self.input_scale})
         return config

@@ -108,7 +108,7 @@ def visualize(model_dir, paths, output_dir, checkpoint="last"):
         if stems.count(stem) > 1:  # e.g. cat/0001.jpg and ship/0001.jpg
             stem = os.path.basename(os.path.dirname(os.path.abspath(path))) + "_" + stem
         out = os.path.join(output_dir, stem + "_attention.png")
-        save_figure(np.clip(image, 0, 1), h, f"predicted: {names[int(p.argmax())]} ({p.max():.2f})", out)
+        save_figure(np.clip(image / 255.0, 0, 1), h, f"predicted: {names[int(p.argmax())]} ({p.max():.2f})", out)
         written.append(out)
     return written
 

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from tlbkit.api_export import tlbkit_export
+from tlbkit.models import predictions
 from tlbkit.models.sequence_classifier import mark_built_from_parts
 
 
@@ -27,6 +28,8 @@ class Ensemble(keras.Model):
     Args:
         members: list of at least two Keras models mapping the same inputs to (B, C)
             logits, e.g. `SequenceClassifier`s built by one factory.
+        class_names: optional list of str, one per class (logit), in logit order: saved in the config,
+            used by `predict_classes`. `tlbkit-train` sets it from the dataset. Defaults to `None`.
         **kwargs: forwarded to `keras.Model`.
 
     Streaming (when every member streams): `init_state(batch_size)` gives one state per
@@ -34,7 +37,7 @@ class Ensemble(keras.Model):
     (members have their own tokenizers: `tokenize(inputs)` gives each member's tokens).
     """
 
-    def __init__(self, members, **kwargs):
+    def __init__(self, members, class_names=None, **kwargs):
         super().__init__(**kwargs)
         members = list(members)
         if len(members) < 2:
@@ -44,10 +47,38 @@ class Ensemble(keras.Model):
             raise ValueError("Ensemble members must be distinct models (the same model was given twice: build one per "
                              "member, e.g. with models.ensemble's factory).")
         self.members = members
+        self.class_names = class_names
 
     @property
     def size(self):
         return len(self.members)
+
+    @property
+    def num_classes(self):
+        """The number of logits (the first member's `num_classes`), or None when it does not say."""
+        return getattr(self.members[0], "num_classes", None)
+
+    @property
+    def class_names(self):
+        """Tuple of the class names in logit order, or None (then `predict_classes` gives class ids)."""
+        return self._class_names
+
+    @class_names.setter
+    def class_names(self, value):
+        self._class_names = predictions.check_class_names(value, self.num_classes)
+
+    def predict_classes(self, x, top_k=1, batch_size=256):
+        """The `top_k` most probable classes of each input, as `SequenceClassifier.predict_classes`.
+
+        Args:
+            x: what the members take (images of 0-255 pixels, a list of str, series arrays...).
+            top_k: int. Classes per input. Defaults to `1`.
+            batch_size: int. Defaults to `256`.
+
+        Returns:
+            A list, one list of `top_k` `(name, probability)` tuples per input.
+        """
+        return predictions.predict_classes(self, x, top_k, batch_size)
 
     def call(self, inputs, training=None):
         if training:
@@ -111,6 +142,7 @@ class Ensemble(keras.Model):
     def get_config(self):
         config = super().get_config()
         config["members"] = [keras.saving.serialize_keras_object(m) for m in self.members]
+        config["class_names"] = list(self.class_names) if self.class_names is not None else None
         return config
 
     @classmethod
@@ -127,8 +159,18 @@ class Ensemble(keras.Model):
             super().build_from_config(config)
 
     @classmethod
-    def from_preset(cls, preset):
-        """A trained ensemble from a preset name or an exported run's folder (see `tlbkit.presets`)."""
+    def from_preset(cls, preset, num_classes=None, class_names=None, checkpoint="last"):
+        """A trained ensemble from a preset name, an exported run's folder or a run directory: a `TypeError`
+        unless the preset holds an `Ensemble` (`tlbkit.load_model` returns any class).
+
+        Args:
+            preset: str. A preset name, or the folder of an exported run or of a run.
+            num_classes: int or None. Given, every member gets a new, freshly initialised head with this many
+                classes. Defaults to `None`: the trained heads.
+            class_names: list of str or None. The new classes' names (implies `num_classes`).
+            checkpoint: str. `"last"` or `"best"`, for a run directory. Defaults to `"last"`.
+        """
         from tlbkit import presets
 
-        return presets.load_model(preset, expected=cls)
+        return presets.load_model(preset, expected=cls, num_classes=num_classes, class_names=class_names,
+                                  checkpoint=checkpoint)

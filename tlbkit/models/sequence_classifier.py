@@ -3,6 +3,7 @@
 import keras
 
 from tlbkit.api_export import tlbkit_export
+from tlbkit.models import predictions
 
 
 def split_tokens(tokenized):
@@ -34,7 +35,12 @@ class SequenceClassifier(keras.Model):
             (`training` falsy: `evaluate`, `predict`, validation in `fit`) the
             views go through the network as one batch and their logits are
             averaged; training never uses them. `None` (default): one view.
+        class_names: optional list of str, one per class (logit), in logit order: saved in the config,
+            used by `predict_classes`. `tlbkit-train` sets it from the dataset. Defaults to `None`.
         **kwargs: forwarded to `keras.Model`.
+
+    Inputs are what the tokenizer takes, which is what users hold: images of 0-255 pixels (uint8 or
+    float, e.g. `keras.utils.img_to_array(keras.utils.load_img(path))`), strings, series arrays.
 
     Streaming (TLB encoder only): `init_state(batch_size)` and
     `step(token_chunk, state, mask=None) -> (logits, new_state)` feed an
@@ -42,12 +48,46 @@ class SequenceClassifier(keras.Model):
     after each chunk (from tokens: `test_time_views` do not apply).
     """
 
-    def __init__(self, encoder, head, tokenizer=None, test_time_views=None, **kwargs):
+    def __init__(self, encoder, head, tokenizer=None, test_time_views=None, class_names=None, **kwargs):
         super().__init__(**kwargs)
         self.tokenizer = tokenizer
         self.encoder = encoder
         self.head = head
         self.test_time_views = test_time_views
+        self.class_names = class_names
+
+    @property
+    def num_classes(self):
+        """The number of logits (the head's `num_classes`), or None for a head that does not say."""
+        return getattr(self.head, "num_classes", None)
+
+    @property
+    def class_names(self):
+        """Tuple of the class names in logit order, or None (then `predict_classes` gives class ids)."""
+        return self._class_names
+
+    @class_names.setter
+    def class_names(self, value):
+        self._class_names = predictions.check_class_names(value, self.num_classes)
+
+    def predict_classes(self, x, top_k=1, batch_size=256):
+        """The `top_k` most probable classes of each input: `(class name, probability)` pairs, best first.
+
+        Args:
+            x: what the model takes (see the class docstring): images (N, H, W, C) of 0-255 pixels, a list
+                of str, series arrays (N, T[, C])...
+            top_k: int. Classes per input. Defaults to `1`.
+            batch_size: int. Defaults to `256`.
+
+        Returns:
+            A list, one list of `top_k` `(name, probability)` tuples per input.
+
+        Example:
+        >>> model = SequenceClassifier.from_preset("cifar10_tlb")  # doctest: +SKIP
+        >>> model.predict_classes(np.zeros((1, 32, 32, 3), "uint8"), top_k=2)  # doctest: +SKIP
+        [[('frog', 0.31), ('cat', 0.12)]]
+        """
+        return predictions.predict_classes(self, x, top_k, batch_size)
 
     def call(self, inputs, training=None):
         if self.test_time_views is None or training:
@@ -119,20 +159,36 @@ class SequenceClassifier(keras.Model):
                 "test_time_views": keras.saving.serialize_keras_object(self.test_time_views)
                 if self.test_time_views is not None
                 else None,
+                "class_names": list(self.class_names) if self.class_names is not None else None,
             }
         )
         return config
 
     @classmethod
-    def from_preset(cls, preset):
-        """A trained model from a preset name or an exported run's folder (see `tlbkit.presets`).
+    def from_preset(cls, preset, num_classes=None, class_names=None, checkpoint="last"):
+        """A trained model from a preset name, an exported run's folder or a run directory.
+
+        The preset's plugin packages are imported first (see `tlbkit.presets.load_model`). The model
+        returned is what the preset holds when it is a `SequenceClassifier` or an `Ensemble` whose
+        members all are (an ensemble of classifiers is a classifier: same inputs, averaged logits);
+        anything else is a `TypeError` pointing to `tlbkit.load_model`, which returns any class.
+
+        Args:
+            preset: str. A preset name, or the folder of an exported run or of a run.
+            num_classes: int or None. Given, the model gets a new, freshly initialised head with this many
+                classes (keras-hub's habit: fine-tuning on other classes); tokenizer and encoder keep their
+                trained weights. Defaults to `None`: the trained head.
+            class_names: list of str or None. The new classes' names (implies `num_classes`).
+            checkpoint: str. `"last"` or `"best"`, for a run directory. Defaults to `"last"`.
 
         Example:
         >>> model = SequenceClassifier.from_preset("cifar10_tlb")  # doctest: +SKIP
+        >>> flowers = SequenceClassifier.from_preset("cifar10_tlb", num_classes=5)  # doctest: +SKIP
         """
         from tlbkit import presets
 
-        return presets.load_model(preset, expected=cls)
+        return presets.load_model(preset, expected=cls, num_classes=num_classes, class_names=class_names,
+                                  checkpoint=checkpoint)
 
     def _parts(self):
         return [p for p in (self.tokenizer, self.encoder, self.head) if p is not None]
