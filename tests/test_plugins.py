@@ -3,6 +3,8 @@
 import json
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -99,3 +101,124 @@ def test_entry_point_discovery(plugin_dir, tmp_path):
     assert "tokenizers.bits(dim=REQUIRED, max_length=REQUIRED)" in proc.stdout
     assert "datasets.bits_parity(" in proc.stdout
     assert "\ntasks:" not in proc.stdout
+
+
+# === Issue 29: plugins cannot collide ===
+@pytest.fixture(scope="module")
+def colliding_plugin(tmp_path_factory):
+    """An installed plugin package (entry points `tlbkit.gin`) whose gin folder ships its own `base.gin`."""
+    site = tmp_path_factory.mktemp("site")
+    configs = site / "clash_plugin" / "configs"
+    configs.mkdir(parents=True)
+    (site / "clash_plugin" / "__init__.py").write_text("")
+    (configs / "__init__.py").write_text("")
+    (configs / "base.gin").write_text("include 'tlbkit:base.gin'\ntrain.weight_decay = 0.777\n")
+    (configs / "clash.gin").write_text("include 'recall_cpu.gin'\n")
+    dist = site / "clash_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: clash-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[tlbkit.gin]\nclash = clash_plugin.configs\n")
+    return {"PYTHONPATH": os.pathsep.join([ROOT, str(site)])}
+
+
+def test_a_plugins_base_gin_does_not_replace_tlbkits(colliding_plugin, tmp_path):
+    proc = run_binary("train", "--list", env=colliding_plugin, check=True)
+    assert "  clash:base.gin  (clash; base.gin alone is ambiguous)" in proc.stdout
+    assert "  tlbkit:base.gin  (tlbkit; base.gin alone is ambiguous)" in proc.stdout
+    assert "  recall_cpu.gin  (tlbkit)" in proc.stdout and "  clash.gin  (clash)" in proc.stdout
+    # recall_cpu.gin includes 'base.gin', which two sources give: an error, not the plugin's weight decay.
+    proc = run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={tmp_path / 'run'}", env=colliding_plugin)
+    assert proc.returncode == 2, proc.stdout[-2000:]
+    assert "config 'base.gin' is given by 2 sources" in proc.stderr and "'tlbkit:base.gin'" in proc.stderr
+    assert "'clash:base.gin'" in proc.stderr and not (tmp_path / "run" / "config.gin").exists()
+
+
+def test_a_qualified_name_selects_one_source(colliding_plugin):
+    code = ("import gin\nfrom tlbkit import gin_utils\n"
+            "gin_utils.parse(['clash:base.gin'], ['DATASET = None'])\n"
+            "print(gin.query_parameter('train.weight_decay'))\n"
+            "print(gin_utils.resolve('tlbkit:base.gin'))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env=dict(os.environ, **colliding_plugin, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    weight_decay, path = proc.stdout.split()
+    assert float(weight_decay) == 0.777 and path.endswith(os.path.join("gin", "base.gin"))
+
+
+def test_a_search_folder_holding_a_shipped_name_is_ambiguous(tmp_path):
+    import gin
+
+    from tlbkit import gin_utils
+
+    (tmp_path / "base.gin").write_text("train.weight_decay = 0.5\n")
+    try:
+        with pytest.raises(gin_utils.GinConfigError, match=r"'base.gin' is given by 2 sources.*name the one you mean"):
+            gin_utils.parse(["recall_cpu.gin"], [], [str(tmp_path)])
+    finally:
+        gin.clear_config()
+    assert gin_utils.resolve(str(tmp_path / "base.gin")) == str(tmp_path / "base.gin")
+
+
+# === Issue 29: nothing silently different after a reload; tlbkit.testing ===
+def _scaled_tokenizer_class(with_scale_in_config):
+    import keras
+
+    class ScaledTokenizer(keras.layers.Layer):
+        """(B, T) values -> (B, T, dim) tokens of `scale * value`."""
+
+        def __init__(self, dim, scale=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.dim, self.scale = dim, scale
+            self.projection = keras.layers.Dense(dim, name="projection")
+
+        def build(self, shape=None):
+            self.projection.build((None, None, 1))
+
+        def call(self, values):
+            return {"tokens": self.projection(keras.ops.expand_dims(values, -1) * self.scale)}
+
+        def get_config(self):
+            extra = {"scale": self.scale} if with_scale_in_config else {}
+            return {**super().get_config(), "dim": self.dim, **extra}
+
+    name = "Scaled" if with_scale_in_config else "ScaledOmitting"
+    ScaledTokenizer.__name__ = ScaledTokenizer.__qualname__ = name
+    return keras.saving.register_keras_serializable("test_plugins", name)(ScaledTokenizer)
+
+
+def test_a_get_config_that_omits_an_argument_fails_the_load_naming_the_layer(tmp_path):
+    import numpy as np
+
+    from tlbkit import saving, testing
+
+    values = np.linspace(-1, 1, 32, dtype="float32").reshape(2, 16)
+    model = testing.small_classifier(_scaled_tokenizer_class(False)(16, scale=3.0, name="scaled_tok"))
+    model(values)
+    saving.set_probe(model, values)
+    saving.save_model(model, str(tmp_path / "m.keras"))
+    with pytest.raises(saving.OutputsChangedError,
+                       match=r"layer 'scaled_tok' \(ScaledOmitting\): its get_config\(\) omits \['scale'\]"):
+        saving.load_model(str(tmp_path / "m.keras"))
+    with pytest.raises(saving.OutputsChangedError, match="scaled_tok"):  # and no preset is written from it
+        saving.save_for_inference(model, str(tmp_path / "preset.keras"))
+    assert not (tmp_path / "preset.keras").exists()
+    with pytest.raises(AssertionError, match=r"omits \['scale'\]"):
+        testing.run_saving_test(model, values, str(tmp_path))
+
+
+def test_testing_kit_passes_a_sound_tokenizer_and_streams_a_series_model(tmp_path):
+    import numpy as np
+
+    from tlbkit import saving, testing
+    from tlbkit_tasks.timeseries import SeriesPatchTokenizer
+
+    values = np.linspace(-1, 1, 32, dtype="float32").reshape(2, 16)
+    testing.run_config_test(_scaled_tokenizer_class(True)(16, scale=3.0))
+    loaded = testing.run_saving_test(testing.small_classifier(_scaled_tokenizer_class(True)(16, scale=3.0)), values,
+                                     str(tmp_path))
+    assert saving.get_probe(loaded).shape == (2, 16)  # the probe travels with the loaded model
+    series = np.cumsum(np.random.default_rng(0).normal(size=(2, 45, 2)), axis=1).astype("float32")
+    model = testing.small_classifier(SeriesPatchTokenizer(16, 2, normalize="none", position_period=4,
+                                                          differences=True))
+    assert testing.run_streaming_test(model, series) <= 1e-4  # 5 chunks of 8 steps and a partial one
+    testing.run_saving_test(model, series, str(tmp_path))

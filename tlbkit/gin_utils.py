@@ -1,12 +1,19 @@
-"""Finding, parsing and explaining gin configs.
+"""Finding, parsing and explaining gin configs, each config with its source.
 
-A config named on the command line (`--gin_file=cifar10_cpu.gin`) or in an `include` is looked up, in
-order, as a path (absolute or relative to the current directory), then in the `--gin_search_path`
-folders, the current directory, the gin folders that installed plugin packages declare (entry-point
-group `tlbkit.gin`), and last the configs that ship with tlbkit (package data of `tlbkit_configs`,
-read through `importlib.resources`, so an installed wheel finds them by name from any folder).
+Configs come from *sources*: the `--gin_search_path` folders (each named by its path), the current
+directory, the gin folders that installed plugin packages declare (entry-point group `tlbkit.gin`, each
+named by its entry-point name), and the configs that ship with tlbkit (source `tlbkit`: package data of
+`tlbkit_configs`, read through `importlib.resources`, so an installed wheel finds them from any folder).
 
-A plugin package declares its folder of `.gin` files next to its plugin module:
+A config named on the command line (`--gin_file=cifar10_cpu.gin`) or in an `include` is found as follows:
+
+- `source:name` (`tlbkit:base.gin`, `bits:base.gin`): that source's config, and no other;
+- a path with a folder part that exists (`my_configs/a.gin`, `./base.gin`, an absolute path): that file;
+- a bare name: the one source that holds it. A name that two sources hold (a plugin shipping its own
+  `base.gin`) is an error naming both qualified names: no source silently replaces another's config.
+
+`tlbkit-train --list` shows every config with its source. A plugin package declares its folder of
+`.gin` files next to its plugin module:
 
     [project.entry-points."tlbkit.plugins"]
     bits = "bits_plugin"
@@ -26,9 +33,10 @@ import re
 CONFIG_PACKAGE = "tlbkit_configs"
 ENTRY_POINT_GROUP = "tlbkit.gin"
 CONFIG_SUFFIXES = (".gin", ".sweep")
+SHIPPED_SOURCE = "tlbkit"
+CWD_SOURCE = "the current directory"
 
-
-_ADDED_SEARCH_PATHS = set()
+_PARSE_STATE = {"extra": ()}  # the --gin_search_path folders of the parse in progress (for gin's includes)
 
 
 class GinConfigError(ValueError):
@@ -64,9 +72,9 @@ def shipped_folder():
     return folder
 
 
-def plugin_folders():
-    """Gin folders declared by installed plugin packages (entry-point group `tlbkit.gin`)."""
-    folders = []
+def plugin_sources():
+    """`[(source name, folder)]` of the gin folders installed plugin packages declare (group `tlbkit.gin`)."""
+    found = []
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         folder = package_folder(ep.value.split(":")[0])
         if folder is None:
@@ -74,44 +82,134 @@ def plugin_folders():
                 "tlbkit.gin entry point %r names %r, which is not an installed package folder; skipped.",
                 ep.name, ep.value)
         else:
-            folders.append(folder)
-    return folders
+            found.append((ep.name, folder))
+    return found
+
+
+def plugin_folders():
+    """Gin folders declared by installed plugin packages (entry-point group `tlbkit.gin`)."""
+    return [folder for _, folder in plugin_sources()]
+
+
+def sources(extra=()):
+    """`[(source name, folder)]` in search order: `extra` folders (named by their path), the current directory,
+    plugins' gin folders (named by their entry point), tlbkit's (`tlbkit`); each folder once."""
+    found, seen = [], set()
+    for name, folder in ([(os.path.abspath(p), os.path.abspath(p)) for p in extra] + [(CWD_SOURCE, os.getcwd())]
+                         + plugin_sources() + [(SHIPPED_SOURCE, shipped_folder())]):
+        real = os.path.realpath(folder)
+        if os.path.isdir(folder) and real not in seen:
+            seen.add(real)
+            found.append((name, folder))
+    return found
 
 
 def search_paths(extra=()):
     """Folders searched for configs and `include`s, in order (existing ones, no repeats)."""
-    paths = [os.path.abspath(p) for p in extra] + [os.getcwd()] + plugin_folders() + [shipped_folder()]
-    return list(dict.fromkeys(p for p in paths if os.path.isdir(p)))
+    return [folder for _, folder in sources(extra)]
+
+
+def holders(name, extra=()):
+    """`[(source name, path)]` of every source holding the config `name` (one entry per distinct file)."""
+    found, seen = [], set()
+    for source, folder in sources(extra):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) and os.path.realpath(path) not in seen:
+            seen.add(os.path.realpath(path))
+            found.append((source, path))
+    return found
+
+
+def qualified(source, name):
+    """How to name `name` of `source` unambiguously: `source:name`, or a path for a folder source."""
+    if source == CWD_SOURCE:
+        return os.path.join(".", name)
+    return os.path.join(source, name) if os.path.isabs(source) else f"{source}:{name}"
+
+
+def _split_qualified(name, extra):
+    """`(folder, config name)` for `source:name` naming a source, else None."""
+    source, sep, rest = name.partition(":")
+    if not sep or not rest:
+        return None
+    for source_name, folder in sources(extra):
+        package = None
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name == source_name:
+                package = ep.value.split(":")[0].split(".")[0]
+        if source in (source_name, package):
+            return folder, rest
+    return None
 
 
 def resolve(name, extra=()):
-    """The path of a config given by path or by name (see the module docstring).
+    """The path of a config given by qualified name, path or name (see the module docstring).
 
     Raises:
-        GinConfigError: naming the folders searched.
+        GinConfigError: naming the folders searched, or the sources that both hold a bare name.
     """
-    if os.path.isfile(name):
-        return os.path.abspath(name)
-    if not os.path.isabs(name):
-        for folder in search_paths(extra):
-            candidate = os.path.join(folder, name)
-            if os.path.isfile(candidate):
-                return candidate
+    split = _split_qualified(name, extra)
+    if split is not None:
+        path = os.path.join(*split)
+        if os.path.isfile(path):
+            return path
+        raise GinConfigError(f"config {name!r} not found: {split[0]} holds no {split[1]!r}. See the configs with --list.")
+    if os.path.isabs(name) or (os.path.dirname(name) and os.path.isfile(name)):
+        if os.path.isfile(name):
+            return os.path.abspath(name)
+    else:
+        found = holders(name, extra)
+        if len(found) == 1:
+            return found[0][1]
+        if len(found) > 1:
+            raise GinConfigError(
+                f"config {name!r} is given by {len(found)} sources: "
+                + ", ".join(f"{source} ({path})" for source, path in found)
+                + "; name the one you mean: " + " or ".join(repr(qualified(s, name)) for s, _ in found) + ".")
     raise GinConfigError(
         f"config file {name!r} not found (searched: {', '.join(search_paths(extra))}). "
         "Give a path, add its folder with --gin_search_path, or see the shipped configs with --list."
     )
 
 
-def shipped_configs(suffixes=CONFIG_SUFFIXES):
-    """Names (relative paths) of the configs that ship with tlbkit and with installed plugins."""
-    names = set()
-    for folder in plugin_folders() + [shipped_folder()]:
+def configs_with_sources(suffixes=CONFIG_SUFFIXES, extra=()):
+    """`{name: [source names]}` of every config of the plugins' and tlbkit's gin folders (and of `extra`)."""
+    found = {}
+    for source, folder in sources(extra):
+        if source == CWD_SOURCE:
+            continue
         for parent, _, files in os.walk(folder):
             for f in files:
                 if f.endswith(suffixes):
-                    names.add(os.path.relpath(os.path.join(parent, f), folder).replace(os.sep, "/"))
-    return sorted(names)
+                    name = os.path.relpath(os.path.join(parent, f), folder).replace(os.sep, "/")
+                    found.setdefault(name, []).append(source)
+    return dict(sorted(found.items()))
+
+
+def shipped_configs(suffixes=CONFIG_SUFFIXES):
+    """Names (relative paths) of the configs that ship with tlbkit and with installed plugins."""
+    return sorted(configs_with_sources(suffixes))
+
+
+# === Gin's file reading: includes resolve as --gin_file does ===
+def _include_exists(path):
+    if os.path.isabs(path):
+        return False  # gin's own reader opens absolute paths
+    resolve(path, _PARSE_STATE["extra"])  # raises for an ambiguous name: never a silent pick
+    return True
+
+
+def _include_open(path):
+    return open(resolve(path, _PARSE_STATE["extra"]))
+
+
+def _install_reader():
+    """Puts the source-aware reader before gin's own, so that `include 'base.gin'` resolves as `resolve` does."""
+    import gin.config
+
+    readers = gin.config._FILE_READERS  # gin offers only appending (register_file_reader); ours must come first
+    if not any(reader is _include_open for reader, _ in readers):
+        readers.insert(0, (_include_open, _include_exists))
 
 
 # === Parsing ===
@@ -141,16 +239,18 @@ def parse(files, params, extra_search=(), skip_unknown=False):
     from tlbkit import plugins
 
     plugins.ensure_loaded()  # the built-in and installed plugins register their names with gin on import
-    for path in search_paths(extra_search):
-        if path not in _ADDED_SEARCH_PATHS:  # gin keeps a process-wide list: add each folder once
-            gin.add_config_file_search_path(path)
-            _ADDED_SEARCH_PATHS.add(path)
+    _install_reader()  # includes resolve by source, as --gin_file does
     paths = [resolve(f, extra_search) for f in files]
+    _PARSE_STATE["extra"] = tuple(extra_search)
     with quiet_gin_logging():
         try:
             gin.parse_config_files_and_bindings(paths, list(params), skip_unknown=skip_unknown)
+        except GinConfigError as e:
+            raise GinConfigError("gin config error: " + str(e).strip().splitlines()[0]) from e
         except (ValueError, SyntaxError, KeyError, ImportError, IOError) as e:
             raise GinConfigError("gin config error: " + explain_error(str(e))) from e
+        finally:
+            _PARSE_STATE["extra"] = ()
     return gin.config_str()
 
 

@@ -143,9 +143,12 @@ def atomic_write_json(path, obj):
 
 
 def atomic_save_model(model, path):
-    """`model.save` to a temporary `.keras` file, then rename over `path`."""
+    """`saving.save_model` (the model, and its probe outputs) to a temporary `.keras` file, then rename over
+    `path`."""
+    from tlbkit import saving
+
     with atomic_target(path, ".keras") as tmp:
-        model.save(tmp)
+        saving.save_model(model, tmp)
 
 
 def history_csv(rows):

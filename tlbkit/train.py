@@ -197,6 +197,7 @@ def train(
         compile_for_training(net, lr, weight_decay, clip_norm, label_smoothing, jit_compile, ema_momentum)
         example_batch = next(iter(train_ds))
         net(example_batch[0])  # builds; shape errors between tokenizer and encoder surface here
+        saving.set_probe(net, example_batch[0])  # checkpoints record their outputs on it; every reload compares
         compat.prepare_multi_worker_fit(net, example_batch, strategy)
         if not weight_decay_vectors:
             exclude_vectors_from_weight_decay(net)
