@@ -299,3 +299,21 @@ def test_sigterm_ends_the_running_trials(tmp_path):
     assert proc.returncode == 1 and "interrupted; the same command resumes" in stderr
     assert not _processes_mentioning(os.path.join(root, "trials"))  # the trials ended with the sweep
     assert not os.path.exists(os.path.join(os.path.dirname(trial_json), "error.txt"))
+
+
+@pytest.mark.parametrize("axis, needle", [
+    ("cells.tlb.rr=[1, 2]", "rr"),                          # no such parameter
+    ("CHUNK_SIZ=[4, 8]", "neither defines nor reads"),      # a misspelt macro: set by every trial, read by none
+])
+def test_a_bad_axis_name_is_refused_before_any_trial_starts(tmp_path, axis, needle):
+    root = tmp_path / "sweep"
+    proc = run_ablate("--gin_file=recall_cpu.gin", f"--sweep={axis}", f"--root={root}",
+                      *[f"--gin_param={p}" for p in TINY])
+    assert proc.returncode == 2 and needle in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not (root / "trials").exists()  # nothing launched
+
+
+def test_axis_names_that_the_config_reads_pass():
+    sweep = ablate.build_sweep(gin_files=["recall_cpu.gin"], axes=["CHUNK_SIZE=[4, 8]", "cells.tlb.r=[1]"])
+    ablate.check_axis_names(sweep)

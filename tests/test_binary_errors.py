@@ -54,3 +54,38 @@ def test_traceback_flag_shows_traceback(tmp_path):
 def test_eval_without_run(tmp_path):
     proc = run_binary("evaluate", f"--model_dir={tmp_path}")
     assert proc.returncode == 2 and "config.gin not found" in proc.stderr
+
+
+# === Issue 29: defects met on the command line ===
+def test_an_argument_starting_with_a_minus_sign_is_an_argument():
+    from absl import flags
+
+    from tlbkit.bin import cli, predict
+
+    cli.define_trained_run_flags()
+    predict.define_flags()
+    argv = ["tlbkit-predict", "--model_dir", "runs/a", "-0.566,-0.1,0.3", "--checkpoint=last", "-", "-1e-3", "--", "x"]
+    assert cli.positional_numbers_last(argv) == [
+        "tlbkit-predict", "--model_dir", "runs/a", "--checkpoint=last", "--", "-0.566,-0.1,0.3", "-", "-1e-3", "x"]
+    assert cli.positional_numbers_last(["p", "--model_dir=a", "1,2"]) == ["p", "--model_dir=a", "1,2"]
+    assert flags.FLAGS(cli.positional_numbers_last(argv))[1:] == ["-0.566,-0.1,0.3", "-", "-1e-3", "x"]
+
+
+def test_invalid_utf8_on_standard_input_names_the_line():
+    import io
+
+    from tlbkit.bin import cli, predict
+
+    assert predict.read_arguments(["a", "-"], io.BytesIO(b"1,2\n\n3,4\r\n")) == ["a", "1,2", "3,4"]
+    with pytest.raises(cli.UsageError, match=r"standard input, line 2: byte 0xff at position 1 is not UTF-8"):
+        predict.read_arguments(["-"], io.BytesIO(b"1,2\n3\xff,4\n"))
+
+
+def test_a_label_after_classlabel_false_names_the_header(tmp_path):
+    from tlbkit_tasks.timeseries.ts_format import TSFormatError, parse_ts
+
+    path = tmp_path / "x.ts"
+    path.write_text("@problemName Toy\n@univariate true\n@classLabel false\n@data\n1,2,3:up\n")
+    with pytest.raises(TSFormatError, match=r"x.ts:5: the line ends in 'up', a class label, but the header says "
+                                            r"@classLabel false: declare the labels with @classLabel true"):
+        parse_ts(str(path))

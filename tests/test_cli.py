@@ -82,3 +82,165 @@ def test_the_cache_and_data_folder_are_documented():
     usage = open(os.path.join(ROOT, "docs", "usage.md")).read()
     for text in ("TLBKIT_CACHE", "TLBKIT_DATA_DIR", "--data_dir", "Your own data"):
         assert text in usage, text
+
+
+# === Issue 29: a series run (ucr.gin: an ensemble without validation) and a recall run, used as users would ===
+import json  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from binaries import tiny_params  # noqa: E402
+
+SERIES_TINY = ["UCR_NAME = 'Toy'", "DIM = 16", "NUM_LAYERS = 1", "train.epochs = 1", "train.steps_per_epoch = 2",
+               "train.warmup_epochs = 0.0"]
+
+
+def write_ts(path, n, seed):
+    """A univariate .ts file of `n` noisy ramps of 20-39 steps, labelled up/down."""
+    rng = np.random.default_rng(seed)
+    lines = ["@problemName Toy", "@timeStamps false", "@univariate true", "@equalLength false",
+             "@classLabel true up down", "@data"]
+    for i in range(n):
+        values = (1 if i % 2 else -1) * np.linspace(0, 1, int(rng.integers(20, 40))) + 0.1 * rng.normal(size=1)
+        lines.append(",".join(f"{v:.3f}" for v in values) + (":up" if i % 2 else ":down"))
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def series_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("series")
+    (root / "data").mkdir()
+    write_ts(root / "data" / "Toy_TRAIN.ts", 20, 0)
+    write_ts(root / "Toy_TEST.ts", 8, 1)
+    env = {"TLBKIT_DATA_DIR": str(root / "data")}
+    run_binary("train", "--gin_file=ucr.gin", f"--model_dir={root / 'run'}",
+               *[f"--gin_param={p}" for p in SERIES_TINY], env=env, check=True)
+    return root, env
+
+
+@pytest.fixture(scope="module")
+def recall_run(tmp_path_factory):
+    """Validated every other epoch, one epoch: a validation split but no best.keras."""
+    root = tmp_path_factory.mktemp("recall")
+    run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={root / 'run'}",
+               *tiny_params("train.epochs = 1", "train.validation_freq = 2"), check=True)
+    return root
+
+
+def one_error_line(proc):
+    assert proc.returncode == 2, proc.stdout[-1500:] + proc.stderr[-1500:]
+    assert "Traceback" not in proc.stderr
+    return proc.stderr
+
+
+INLINE = "-0.566,-0.4,-0.3,-0.1,0.0,0.1,0.25,0.3,0.5,0.6,0.61,0.7,0.8,0.85,0.9,0.95,1.0,1.01,1.1,1.2,1.3,1.35"
+
+
+def test_stream_command_streams_a_ucr_run_over_user_data_and_checks_it(series_run, tmp_path):
+    root, env = series_run
+    csv = tmp_path / "series.csv"
+    csv.write_text("\n".join(f"{np.sin(i / 5):.4f}" for i in range(33)) + "\n")
+    proc = run_binary("stream", f"--model_dir={root / 'run'}", INLINE, str(csv), "--check", env=env, check=True)
+    assert re.search(r"-0\.566.*chunk +\d+ +steps +22 +(up|down) +p=", proc.stdout), proc.stdout
+    assert re.search(r"series\.csv +chunk +\d+ +steps +33 ", proc.stdout), proc.stdout
+    worst = float(re.search(r"max difference (\S+)", proc.stdout).group(1))
+    assert worst <= 1e-4
+
+
+def test_stream_example_loads_a_ucr_run_without_best_checkpoint(series_run):
+    root, env = series_run
+    assert not (root / "run" / "best.keras").exists()
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "stream_series.py"),
+                           f"--model_dir={root / 'run'}", "--chunks=1", "--check"],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ, **env, PYTHONPATH=ROOT))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "check: streamed logits vs whole-sequence calls on 1 prefixes" in proc.stdout
+
+
+def test_stream_refuses_a_model_that_cannot_stream(recall_run):
+    proc = run_binary("stream", f"--model_dir={recall_run / 'run'}", "1,2,3")
+    assert "tokenizer TokenEmbedding does not stream" in one_error_line(proc)
+
+
+def test_eval_advises_only_splits_the_run_has(series_run):
+    root, env = series_run
+    proc = run_binary("evaluate", f"--model_dir={root / 'run'}", env=env)  # default --split=validation
+    stderr = one_error_line(proc)
+    assert "no 'validation' split; it has train: use --split=train or --data." in stderr, stderr
+
+
+def test_eval_files_of_two_splits_of_one_data_do_not_overwrite(series_run):
+    root, env = series_run
+    for split in ("test", "validation"):
+        run_binary("evaluate", f"--model_dir={root / 'run'}", f"--data={root / 'Toy_TEST.ts'}", f"--split={split}",
+                   env=env, check=True)
+        result = json.load(open(root / "run" / f"eval_Toy_TEST.ts_{split}_last.json"))
+        assert result["split"] == split and result["data"].endswith("Toy_TEST.ts")
+
+
+def test_output_into_a_missing_folder_fails_before_inference(series_run, tmp_path):
+    root, env = series_run
+    for binary, extra in (("predict", [INLINE]), ("evaluate", [f"--data={root / 'Toy_TEST.ts'}"])):
+        proc = run_binary(binary, f"--model_dir={root / 'run'}", f"--output={tmp_path / 'no' / 'x.json'}", *extra,
+                          env=env)
+        assert "does not exist; create it or choose another --output" in one_error_line(proc)
+        assert "probability" not in proc.stdout  # nothing was predicted first
+
+
+def test_ensemble_preset_card_is_true_and_its_commands_resolve(series_run, tmp_path):
+    root, env = series_run
+    preset = tmp_path / "presets" / "toy_ens"
+    run_binary("export", f"--model_dir={root / 'run'}", f"--output={preset}", env=env, check=True)
+    card = open(preset / "README.md").read()
+    assert "Ensemble of 3 TLB classifiers (2 classes)" in card and "TLB classifier (" not in card
+    assert "| validation accuracy | – (no validation split) |" in card and "| validation data | none |" in card
+    commands = re.findall(r"^(tlbkit-\w+) (.*)$", card.split("## Use")[1], flags=re.M)
+    assert [c[0] for c in commands] == ["tlbkit-predict", "tlbkit-eval"]
+    module = {"tlbkit-predict": "predict", "tlbkit-eval": "evaluate"}
+    for binary, args in commands:
+        args = args.replace("path/to/", f"{preset.parent}/").replace("INPUT...", INLINE).replace(
+            "LABELLED_DATA", str(root / "Toy_TEST.ts")).split()
+        run_binary(module[binary], *args, env=env, check=True)
+    snippet = re.search(r"```python\n(.*?)```", card.split("## Use")[1], flags=re.S).group(1)
+    proc = subprocess.run([sys.executable, "-c", snippet.replace("path/to/", f"{preset.parent}/")
+                           + "\nprint(type(model).__name__)"], capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, **env, PYTHONPATH=ROOT), cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("Ensemble"), proc.stderr[-2000:]
+
+
+def test_best_without_an_epoch_validated_is_not_called_missing_validation(recall_run):
+    proc = run_binary("evaluate", f"--model_dir={recall_run / 'run'}", "--checkpoint=best")
+    stderr = one_error_line(proc)
+    assert "has a validation split but validated no epoch" in stderr and "no validation split" not in stderr
+
+
+def test_a_best_only_preset_is_used_without_checkpoint_flag(tmp_path):
+    run = tmp_path / "run"
+    run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={run}", *tiny_params("train.epochs = 1"),
+               check=True)
+    preset = tmp_path / "best_only"
+    run_binary("export", f"--model_dir={run}", f"--output={preset}", "--checkpoint=best", check=True)
+    ids = ",".join(["1"] * 16)
+    proc = run_binary("predict", f"--preset={preset}", ids, check=True)
+    assert re.search(r"^1,1,1.*\s\d\s", proc.stdout, flags=re.M), proc.stdout
+    proc = run_binary("predict", f"--preset={preset}", "--checkpoint=last", ids)
+    assert "holding only its 'best' model; drop --checkpoint=last" in one_error_line(proc)
+
+
+def test_ctrl_c_says_interrupted_and_how_to_resume(tmp_path):
+    run = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "tlbkit.bin.train", "--gin_file=recall_cpu.gin",
+                             f"--model_dir={run}", *tiny_params("train.epochs = 50")], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (run / "command.txt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr and "tlbkit-train: interrupted; rerun to resume" in stderr, stderr[-2000:]

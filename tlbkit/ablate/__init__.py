@@ -32,10 +32,11 @@ macros (`%DIM`) and references (`@encoders.lstm()`).
 
 from tlbkit.ablate.results import collect, markdown, summarize, write_results
 from tlbkit.ablate.runner import run_sweep
-from tlbkit.ablate.sweep import Axis, Sweep, SweepError, Trial, build_sweep, check_sweep, make_trials, read_sweep_file
+from tlbkit.ablate.sweep import (Axis, Sweep, SweepError, Trial, build_sweep, check_axis_names, check_sweep,
+                                 make_trials, read_sweep_file)
 
 # The public API: build a sweep (from a file and/or axes), check it, run it, tabulate it.
 __all__ = [
-    "Axis", "Sweep", "SweepError", "Trial", "build_sweep", "check_sweep", "collect", "make_trials", "markdown",
+    "Axis", "Sweep", "SweepError", "Trial", "build_sweep", "check_axis_names", "check_sweep", "collect", "make_trials", "markdown",
     "read_sweep_file", "run_sweep", "summarize", "write_results",
 ]

@@ -6,6 +6,7 @@ See `tlbkit.ablate` for the sweep-file format.
 import dataclasses
 import io
 import os
+import re
 import tokenize
 
 
@@ -347,6 +348,46 @@ def check_sweep(sweep, build_model=True):
     for trial in make_trials(sweep):
         errors.update(_check_trial(sweep, trial, build_model))
     return errors
+
+
+def check_axis_names(sweep):
+    """Checks, before any trial is launched, that every axis names something the sweep's config reads.
+
+    A binding axis (`cells.tlb.r`) must name a parameter of a registered configurable: the first trial's config
+    is parsed and its model constructed (no weights), which refuses unknown names; a macro axis (`CHUNK_SIZE`) must be a macro that the config defines or reads (`%CHUNK_SIZE`):
+    a misspelt macro would otherwise be set in every trial and read by none.
+
+    Args:
+        sweep: `Sweep`.
+
+    Raises:
+        SweepError: naming the axis and what the config holds instead.
+    """
+    import gin
+
+    from tlbkit import gin_utils, plugins
+
+    plugins.load_all(sweep.plugins)
+    trial = make_trials(sweep)[0]
+    gin.clear_config()
+    try:
+        try:
+            gin_utils.parse(sweep.gin_files, sweep.params, sweep.gin_search_paths)
+        except Exception as e:  # noqa: BLE001 -- the base config itself is the problem
+            raise SweepError(f"the sweep's base config does not parse: {str(e).strip().splitlines()[0]}") from e
+        text = gin.config_str()
+        defined = set(re.findall(r"^([A-Z_][A-Z0-9_]*) = ", text, flags=re.M))
+        for axis in sweep.axes:
+            if "." not in axis.name and "/" not in axis.name:
+                if axis.name not in defined and not re.search(rf"%{axis.name}\b", text):
+                    raise SweepError(
+                        f"sweep axis {axis.name!r} is a macro that the config neither defines nor reads; its macros: "
+                        f"{', '.join(sorted(defined)) or '(none)'}.")
+    finally:
+        gin.clear_config()
+    errors = _check_trial(sweep, trial, build_model=True)  # layers with **kwargs accept any name until built
+    if errors:
+        raise SweepError(f"sweep axes {', '.join(a.name for a in sweep.axes)}: {errors[trial.trial_id]}")
 
 
 def _check_trial(sweep, trial, build_model):

@@ -54,6 +54,7 @@ def main(argv):
         return
     if not FLAGS.root:
         raise cli.UsageError("--root is required (the sweep directory).")
+    ablate.check_axis_names(sweep)  # a misspelt axis fails here, not in every launched trial
     extra = [f"--{name}={FLAGS[name].value}" for name in ("precision", "strategy") if FLAGS[name].value != "auto"]
     extra += [f"--cpu_devices={FLAGS.cpu_devices}"] if FLAGS.cpu_devices else []
     try:

@@ -7,6 +7,7 @@ and the fix and exit with status 2; `--traceback` shows the full traceback.
 """
 
 import os
+import re
 import shlex
 import sys
 import textwrap
@@ -71,9 +72,9 @@ def define_trained_run_flags():
     define_flag("Model", flags.DEFINE_string, "model_dir", None, "A run directory written by tlbkit-train.")
     define_flag("Model", flags.DEFINE_string, "preset", None,
                 "A shipped preset by name (see --list_presets) or an exported run's folder; instead of --model_dir.")
-    define_flag("Model", flags.DEFINE_enum, "checkpoint", "last", ["last", "best"],
+    define_flag("Model", flags.DEFINE_enum, "checkpoint", None, ["last", "best"],
                 "Which model of the run: last (end of training, as metrics.json reports it) or best (best "
-                "validation accuracy).")
+                "validation accuracy). Default: last, or the one model an exported run (a preset) holds.")
     define_flag("Model", flags.DEFINE_boolean, "list_presets", False, "Print the available presets, then exit.")
 
 
@@ -86,6 +87,23 @@ def trained_run_dir():
     folder = presets.resolve(FLAGS.preset) if FLAGS.preset else FLAGS.model_dir
     parse_run_config(folder, FLAGS.gin_param)
     return folder
+
+
+def checkpoint_of(folder):
+    """The checkpoint to use: --checkpoint when given, else the one model of an exported run, else `last`."""
+    from tlbkit import run_dir
+
+    if FLAGS.checkpoint:
+        return FLAGS.checkpoint
+    exported = run_dir.read_json(os.path.join(folder, run_dir.EXPORT_FILE))
+    return exported.get("checkpoint", "last") if exported else "last"
+
+
+def check_output_folder(path, flag="--output"):
+    """Raises a UsageError before any work when the folder `path` would be written into does not exist."""
+    folder = os.path.dirname(os.path.abspath(os.path.expanduser(path)))
+    if not os.path.isdir(folder):
+        raise UsageError(f"{flag}={path}: the folder {folder} does not exist; create it or choose another {flag}.")
 
 
 def define_output_flags():
@@ -180,11 +198,17 @@ def write_operative_config(model_dir):
 
 
 def list_configs_and_plugins():
-    """The shipped configs, then every registered plugin with its parameters and defaults."""
+    """The shipped and plugins' configs with their sources, then every registered plugin with its parameters and
+    defaults."""
     from tlbkit import gin_utils, registry
 
-    lines = ["configs (by name, e.g. --gin_file=recall_cpu.gin):"]
-    lines += [f"  {name}" for name in gin_utils.shipped_configs()]
+    lines = ["configs (by name, e.g. --gin_file=recall_cpu.gin; each with its source):"]
+    extra = FLAGS.gin_search_path if "gin_search_path" in FLAGS else ()
+    for name, found in gin_utils.configs_with_sources(extra=extra).items():
+        if len(found) == 1:
+            lines.append(f"  {name}  ({found[0]})")
+        else:  # given by several sources: only a qualified name selects one
+            lines += [f"  {gin_utils.qualified(source, name)}  ({source}; {name} alone is ambiguous)" for source in found]
     for kind, reg in registry.ALL.items():
         lines.append(f"{kind}:")
         for name in reg.names():
@@ -226,10 +250,40 @@ def help_text(doc):
     return "\n".join(lines)
 
 
+NUMBER_ARGUMENT = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
+def positional_numbers_last(argv):
+    """`argv` with the arguments that start with a minus sign followed by a number (an inline series such as
+    `-0.566,0.12`) moved after `--`, so that absl takes them as arguments rather than as unknown flags.
+
+    The other arguments keep their order; the value of a flag given as `--name value` stays with its flag.
+    """
+    flags_part, positional, rest = [], [], list(argv[1:])
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--":
+            positional += rest
+            break
+        if NUMBER_ARGUMENT.match(arg):
+            positional.append(arg)
+        elif arg.startswith("-") and arg != "-":
+            flags_part.append(arg)
+            name = arg.lstrip("-")
+            if "=" not in name and rest and name in FLAGS and not FLAGS[name].boolean:
+                flags_part.append(rest.pop(0))  # --name value
+        else:
+            positional.append(arg)
+    if not any(NUMBER_ARGUMENT.match(a) for a in positional):
+        return list(argv)
+    return [argv[0]] + flags_part + ["--"] + positional
+
+
 def parse_flags(argv):
-    """absl's flag parsing, but a bad flag is a usage error (status 2) that points to --help."""
+    """absl's flag parsing, but a bad flag is a usage error (status 2) that points to --help; an argument
+    that is a negative number (or a series starting with one) is an argument, not a flag."""
     try:
-        return FLAGS(argv)
+        return FLAGS(positional_numbers_last(argv))
     except flags.Error as e:
         print(f"{program_name()}: error: {e}\n{program_name()}: see {program_name()} --help", file=sys.stderr)
         sys.exit(2)
@@ -246,14 +300,27 @@ def error_summary(error):
     return lines[0] if lines else type(error).__name__
 
 
+INTERRUPTED = {  # what rerunning an interrupted binary does
+    "tlbkit-train": "rerun to resume (the same command continues after the last finished epoch)",
+    "tlbkit-ablate": "rerun to resume (the same command resumes the sweep)",
+}
+
+
 def run_main(main_fn, argv):
     """Runs `main_fn(argv)`; user errors become one or two lines and exit status 2."""
-    from tlbkit import pipeline, registry
+    from tlbkit import backends, pipeline, registry
 
     known = (UsageError, registry.UnknownNameError, pipeline.EmptyDatasetError, ValueError, TypeError,
              FileNotFoundError, PermissionError, RuntimeError)
     try:
+        backends.check_supported()  # before Keras is imported: an unsupported backend stops here
         main_fn(argv)
+    except KeyboardInterrupt:
+        if FLAGS.traceback:
+            traceback.print_exc()
+        print(f"{program_name()}: interrupted; {INTERRUPTED.get(program_name(), 'rerun the command to start again')}.",
+              file=sys.stderr)
+        sys.exit(130)
     except known as e:
         if FLAGS.traceback:
             traceback.print_exc()

@@ -9,7 +9,8 @@ r"""tlbkit-eval: scores a trained model on one of its run's splits, or on other 
 
 --data is read by the run's dataset plugin with the run's class names (docs/usage.md, "Your own data");
 the training data need not be present. Prints one JSON line (accuracy, plain cross-entropy, examples,
-which checkpoint) and writes it to <model_dir>/eval_<split or data name>_<checkpoint>.json (or --output).
+which checkpoint) and writes it to <model_dir>/eval_<split>_<checkpoint>.json, with --data to
+<model_dir>/eval_<data name>_<split>_<checkpoint>.json (or --output).
 """
 
 import json
@@ -32,7 +33,8 @@ def define_flags():
                     "Score the model with other test-time views than it was saved with: 'none' (one view) or a "
                     "registered name ('flip': each image and its mirror). Default: as saved.")
     cli.define_flag("Output", flags.DEFINE_string, "output", None,
-                    "JSON file for the result. Default: <model_dir>/eval_<split or data name>_<checkpoint>.json; "
+                    "JSON file for the result. Default: <model_dir>/eval_<split>_<checkpoint>.json (with --data: "
+                    "eval_<data name>_<split>_<checkpoint>.json); "
                     "with --preset, none.")
     cli.define_data_flags()
     cli.define_gin_flags(files=False, params_help="Gin binding overriding the run's config.gin.")
@@ -41,6 +43,8 @@ def define_flags():
 
 def main(argv):
     cli.no_arguments(argv)
+    if FLAGS.output:
+        cli.check_output_folder(FLAGS.output)
     cli.load_plugins()
     if FLAGS.list_presets:
         return print(cli.list_presets())
@@ -50,7 +54,7 @@ def main(argv):
     from tlbkit import evaluate
 
     output = FLAGS.output or (None if FLAGS.preset else "auto")
-    metrics = evaluate.evaluate(model_dir, FLAGS.split, FLAGS.data, FLAGS.checkpoint, FLAGS.batch_size, output,
+    metrics = evaluate.evaluate(model_dir, FLAGS.split, FLAGS.data, cli.checkpoint_of(model_dir), FLAGS.batch_size, output,
                                 FLAGS.test_time_views)
     print(json.dumps(metrics, sort_keys=True))
 

@@ -51,17 +51,41 @@ def write_output(rows, path):
         run_dir.atomic_write_text(path, text.getvalue())
 
 
-def read_arguments(args):
-    """The inputs: the arguments, with `-` replaced by the non-empty lines of standard input."""
+def read_arguments(args, stdin=None):
+    """The inputs: the arguments, with `-` replaced by the non-empty lines of standard input (UTF-8).
+
+    Args:
+        args: list of str. The command's arguments.
+        stdin: binary file or None. Standard input (default: `sys.stdin.buffer`).
+
+    Raises:
+        cli.UsageError: a line of standard input that is not UTF-8, naming the line and the byte.
+    """
     inputs = []
     for arg in args:
-        inputs += [line.rstrip("\r\n") for line in sys.stdin if line.strip()] if arg == "-" else [arg]
+        inputs += read_stdin_lines(stdin if stdin is not None else sys.stdin.buffer) if arg == "-" else [arg]
     return inputs
+
+
+def read_stdin_lines(stream):
+    lines = []
+    for number, raw in enumerate(stream, 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise cli.UsageError(
+                f"standard input, line {number}: byte {raw[e.start]:#04x} at position {e.start} is not UTF-8; "
+                "convert the text to UTF-8 (e.g. iconv -f latin1 -t utf-8).") from None
+        if line.strip():
+            lines.append(line.rstrip("\r\n"))
+    return lines
 
 
 def main(argv):
     if FLAGS.output and not FLAGS.output.endswith((".csv", ".json")):
         raise cli.UsageError(f"--output must end in .csv or .json. Received: {FLAGS.output}")
+    if FLAGS.output:
+        cli.check_output_folder(FLAGS.output)
     cli.load_plugins()
     if FLAGS.list_presets:
         return print(cli.list_presets())
@@ -73,7 +97,7 @@ def main(argv):
     model_dir = cli.trained_run_dir()
     from tlbkit import evaluate
 
-    rows = evaluate.predict(model_dir, inputs, checkpoint=FLAGS.checkpoint)
+    rows = evaluate.predict(model_dir, inputs, checkpoint=cli.checkpoint_of(model_dir))
     print(format_table(rows))
     if FLAGS.output:
         write_output(rows, FLAGS.output)
