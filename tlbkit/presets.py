@@ -387,8 +387,9 @@ def initialize_from(net, source, checkpoint="last"):
                              f"{len(source_shapes)} weights); first difference: {mine} vs {theirs}. Train with the "
                              "preset's config.gin as the first --gin_file and change only the data.")
         part.set_weights(source_part.get_weights())
-    head = (f"a new head for {getattr(net, 'num_classes', '?')} classes (the trained one has "
-            f"{getattr(trained, 'num_classes', '?')}{'' if same_classes else ', other names'})" if fresh else "its head too")
+    count, trained_count = getattr(net, "num_classes", "?"), getattr(trained, "num_classes", "?")
+    why = f"the trained one has {trained_count}" if count != trained_count else "the trained one's have other names"
+    head = f"a new head for {count} classes ({why})" if fresh else "its head too"
     print(f"tlbkit: initialised from {source}: tokenizer and encoder weights, {head}.", flush=True)
     return fresh
 

@@ -11,6 +11,7 @@ import keras
 from tlbkit import compat
 from tlbkit import evaluate as evaluate_lib
 from tlbkit import pipeline
+from tlbkit import presets
 from tlbkit import run_dir as rd
 from tlbkit import saving
 from tlbkit.callbacks import RunRecorder
@@ -101,6 +102,7 @@ def train(
     jit_compile=False,
     time_budget_min=None,
     ema_momentum=None,
+    init_from=None,
     seed=0,
     strategy=None,
     is_chief=True,
@@ -145,6 +147,12 @@ def train(
             the model: validation, `last.keras`/`best.keras`, `metrics.json` and presets score the average,
             while training steps update the raw weights (`tlbkit.ema.EMAWeights`). BatchNorm's moving
             statistics are not averaged (they follow the raw weights). None (default): no average.
+        init_from: str or None. Fine-tuning: a preset (name or folder) or run directory whose trained weights
+            start this run (`tlbkit.presets.initialize_from`): tokenizer and encoder always, the head when
+            the preset's classes are this dataset's, else a new head for the dataset's classes. The model
+            the config builds must have the preset's design (train with the preset's `config.gin` as the
+            first `--gin_file`). The tokenizer's data statistics come from the preset (no `adapt`). None
+            (default): random initial weights.
         seed: int. Seeds weights, dropout and data order.
         strategy: tf.distribute strategy or None.
         is_chief: bool. Whether this worker writes the run directory.
@@ -179,8 +187,8 @@ def train(
         raise ValueError("the dataset gives neither `num_classes` nor `class_names`.")
     resume = rd.read_json(os.path.join(model_dir, rd.RESUME_FILE), default={})
     initial_epoch = int(resume.get("epochs_done", 0))
+    names = list(spec.class_names or [str(i) for i in range(spec.num_classes)])
     if is_chief:
-        names = list(spec.class_names or [str(i) for i in range(spec.num_classes)])
         rd.atomic_write_json(os.path.join(model_dir, rd.CLASSES_FILE), {"class_names": names})
 
     # === Data ===
@@ -192,6 +200,10 @@ def train(
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         net = model(num_classes=spec.num_classes)
+        if hasattr(net, "class_names"):  # saved with the model: predict_classes names the classes
+            net.class_names = names
+        if is_chief:  # the plugin packages (and versions) that loading this run's models needs
+            presets.record_plugins(model_dir, net)
         lr = make_learning_rate(learning_rate, schedule, int(warmup_epochs * steps), steps * epochs, min_learning_rate,
                                 time_budget=time_budget_min is not None)
         compile_for_training(net, lr, weight_decay, clip_norm, label_smoothing, jit_compile, ema_momentum)
@@ -204,7 +216,9 @@ def train(
         # Optimizer variables created now, not inside the first traced step: otherwise tf.function
         # traces the training step twice (once to create them), ~10 s more at CIFAR shapes.
         net.optimizer.build(net.trainable_variables)
-        if getattr(net, "needs_adapt", False) and not initial_epoch:  # e.g. a tokenizer's dataset statistics
+        if init_from is not None and not initial_epoch:
+            presets.initialize_from(net, init_from)
+        elif getattr(net, "needs_adapt", False) and not initial_epoch:  # e.g. a tokenizer's dataset statistics
             net.adapt(pipeline.batched(spec, "train", batch_size, training=False, cache=False))
         if initial_epoch:
             saving.load_weights(net, os.path.join(model_dir, "last.keras"))

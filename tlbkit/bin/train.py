@@ -29,6 +29,9 @@ def define_flags():
     cli.define_data_flags()
     cli.define_device_flags()
     cli.define_flag("Run", flags.DEFINE_integer, "seed", None, "Random seed (overrides train.seed).")
+    cli.define_flag("Run", flags.DEFINE_string, "init_from", None,
+                "Fine-tune: start from the trained weights of a preset (name or folder) or run directory, with a new "
+                "head when the data's classes differ (sets train.init_from; give the preset's config.gin first).")
     cli.define_flag("Run", flags.DEFINE_boolean, "overwrite", False,
                 "Start afresh in a --model_dir that holds a run with another config.")
     cli.define_flag("Run", flags.DEFINE_boolean, "list", False,
@@ -47,6 +50,9 @@ def main(argv):
     from tlbkit import run_dir, train as train_lib
 
     params = list(FLAGS.gin_param) + ([f"train.seed = {FLAGS.seed}"] if FLAGS.seed is not None else [])
+    if FLAGS.init_from:  # a folder recorded by its absolute path, so a resume from elsewhere finds it
+        source = os.path.abspath(FLAGS.init_from) if os.path.isdir(FLAGS.init_from) else FLAGS.init_from
+        params.append(f"train.init_from = {source!r}")
     config = cli.config_header() + cli.parse_gin(FLAGS.gin_file, params)
     with run_dir.locked(FLAGS.model_dir) if is_chief else contextlib.nullcontext():
         state = run_dir.prepare(FLAGS.model_dir, config, FLAGS.overwrite) if is_chief else run_dir.RESUME
