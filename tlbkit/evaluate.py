@@ -82,7 +82,7 @@ def logits_function(model):
       weights at each call. A batch smaller than the first one (the last of a split) is padded to the first
       one's size by repeating its last example, and its logits cut back, so that one compiled shape serves a
       whole evaluation (examples do not interact at inference).
-    - PyTorch: the model called on NumPy arrays under `torch.no_grad()`.
+    - Other backends: a ValueError (`tlbkit.backends`).
 
     Args:
         model: keras.Model. Maps a batch of inputs (an array or a structure of arrays) to logits.
@@ -92,22 +92,14 @@ def logits_function(model):
     """
     import keras
 
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
+    from tlbkit import backends
+
+    backends.check_supported("tlbkit.evaluate")
+    if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    if backend == "jax":
-        return _jax_logits_function(model)
-    if backend == "torch":
-        import torch
-
-        def torch_logits(batch):
-            with torch.no_grad():
-                return keras.ops.convert_to_numpy(model(_to_numpy(batch), training=False))
-
-        return torch_logits
-    raise ValueError(f"no evaluation path for the Keras backend {backend!r}; use KERAS_BACKEND=tensorflow or jax.")
+    return _jax_logits_function(model)
 
 
 def _to_numpy(batch):

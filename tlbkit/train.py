@@ -8,7 +8,7 @@ import time
 import gin
 import keras
 
-from tlbkit import compat
+from tlbkit import backends, compat
 from tlbkit import evaluate as evaluate_lib
 from tlbkit import pipeline
 from tlbkit import presets
@@ -164,6 +164,7 @@ def train(
         dict of final metrics (also written to `metrics.json`).
     """
     start_time = time.time() if start_time is None else start_time
+    backends.check_supported("tlbkit.train.train")
     checks.positive_int("batch_size", batch_size)
     checks.positive_int("epochs", epochs)
     checks.positive_int("validation_freq", validation_freq)
