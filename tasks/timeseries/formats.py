@@ -13,6 +13,9 @@ strings), so the datasets, `tlbkit-eval --data` and the `TLBClassifier` treat th
   (multivariate), then the class. `?` is missing.
 - `.csv`: one series per row, one column holding the label: the column named `label`, `class`, `target` or
   `y` in a header line, else the first column (`label_column=` chooses another, by name or index).
+- `.npz` (NumPy, what `TLBClassifier` and `write_npz` write): `X` as `(n, channels, length)` (aeon's layout)
+  or `(n, length)`, or ragged series as `values` `(total steps, channels)` with their `lengths` `(n,)`;
+  `y` `(n,)` labels of any type; optionally `classes`, the label order. NaN is missing. No pickled objects.
 
 `read_labelled(path)` picks the reader by extension; errors name the file and line.
 """
@@ -26,7 +29,7 @@ import numpy as np
 
 from tlbkit_tasks.timeseries.ts_format import TSData, TSFormatError, parse_ts
 
-EXTENSIONS = (".ts", ".tsv", ".arff", ".csv", ".txt")
+EXTENSIONS = (".ts", ".tsv", ".arff", ".csv", ".txt", ".npz")
 LABEL_HEADERS = ("label", "class", "target", "y")
 MISSING_TOKENS = ("", "?", "nan", "NaN", "NAN", "na", "NA")
 
@@ -207,8 +210,89 @@ def _label_column(label_column, header, name):
     return 0
 
 
+# === NumPy ===
+def series_list(X, where="X"):
+    """Series given as arrays -> list of (T_i, C) float32.
+
+    Args:
+        X: `(n, channels, length)` (aeon's layout), `(n, length)` (univariate), or a list of `(channels,
+            length_i)` / `(length_i,)` arrays (ragged: series of different lengths).
+        where: str. Named in errors.
+
+    Raises:
+        ValueError: naming the shape received and the shapes accepted.
+    """
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        if X.ndim == 2:
+            X = X[:, None, :]
+        if X.ndim != 3:
+            raise ValueError(f"{where} must be (n, channels, length) or (n, length); received shape {X.shape}.")
+        if X.shape[0] == 0 or X.shape[2] == 0:
+            raise ValueError(f"{where} holds no series (shape {X.shape}).")
+        return [np.asarray(x, "float32").T for x in X]
+    series = []
+    for i, x in enumerate(X):
+        x = np.asarray(x, "float32")
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] == 0:
+            raise ValueError(f"{where}[{i}] must be (channels, length) or (length,); received shape {x.shape}.")
+        series.append(x.T)
+    if not series:
+        raise ValueError(f"{where} holds no series.")
+    if len({s.shape[1] for s in series}) != 1:
+        raise ValueError(f"{where}: series with different channel counts {sorted({s.shape[1] for s in series})}.")
+    return series
+
+
+def _label_text(value):
+    """A label as text (numbers as the archives write them: 1.0 -> "1")."""
+    if isinstance(value, (bytes, np.bytes_)):
+        value = value.decode("utf-8")
+    return _label(str(value))
+
+
+def write_npz(path, X, y, classes=None):
+    """Writes series and labels as a `.npz` that `read_labelled` reads (no pickle; ragged series kept).
+
+    Args:
+        path: str. The file to write.
+        X: series, as `series_list` takes them.
+        y: (n,) labels of any type (written as text).
+        classes: optional label order (the `class_names` of a run on this file).
+    """
+    series = series_list(X)
+    if len(y) != len(series):
+        raise ValueError(f"{len(series)} series but {len(y)} labels.")
+    arrays = {"values": np.concatenate(series), "lengths": np.array([len(s) for s in series], "int64"),
+              "y": np.array([_label_text(v) for v in y])}
+    if classes is not None:
+        arrays["classes"] = np.array([_label_text(c) for c in classes])
+    np.savez(path, **arrays)
+
+
+def parse_npz(path):
+    """A `.npz` of series and labels (see the module docstring). Returns `TSData`."""
+    with np.load(path, allow_pickle=False) as f:
+        keys = set(f.files)
+        if "y" not in keys or not ({"X"} <= keys or {"values", "lengths"} <= keys):
+            raise TSFormatError(f"{path}: expected arrays X and y (or values, lengths and y); found {sorted(keys)}.")
+        if "X" in keys:
+            series = series_list(f["X"], f"{path}: X")
+        else:
+            ends = np.cumsum(f["lengths"])
+            values = f["values"] if f["values"].ndim == 2 else f["values"][:, None]
+            series = [values[e - n:e].astype("float32") for e, n in zip(ends, f["lengths"])]
+        labels = [_label_text(v) for v in f["y"]]
+        classes = [_label_text(v) for v in f["classes"]] if "classes" in keys else []
+    if len(labels) != len(series):
+        raise TSFormatError(f"{path}: {len(series)} series but {len(labels)} labels.")
+    return TSData(series, labels, classes, None, {})
+
+
 def read_labelled(path, label_column=None):
-    """Any supported labelled file, by extension (`.ts`, `.tsv`/`.txt`, `.arff`, `.csv`). Returns `TSData`.
+    """Any supported labelled file, by extension (`.ts`, `.tsv`/`.txt`, `.arff`, `.csv`, `.npz`). Returns
+    `TSData`.
 
     Raises:
         ValueError: for another extension, naming the supported ones.
@@ -223,5 +307,7 @@ def read_labelled(path, label_column=None):
         return parse_arff(path)
     if extension == ".csv":
         return parse_csv(path, label_column=label_column)
+    if extension == ".npz":
+        return parse_npz(path)
     raise ValueError(f"{path}: unknown series file format {extension or '(no extension)'!r}; tlbkit reads "
                      f"{', '.join(EXTENSIONS)} (docs/usage.md, 'Your own data').")

@@ -384,4 +384,7 @@ def ucr(name, data_dir=None, missing="error", validation_fraction=0.2, seed=0, a
         data_dir: str or None. A folder (or zip) to search instead of the data folder and aeon's copies.
         missing, validation_fraction, seed, augment: as in `datasets.ts_files`.
     """
+    if not name:
+        raise ValueError("datasets.ucr needs the set's name, e.g. --gin_param=\"UCR_NAME = 'GunPoint'\" with ucr.gin "
+                         f"(or bind datasets.ucr.name). Received: name={name!r}")
     return series_spec(lambda: locate_ts(name, data_dir) + (None,), missing, validation_fraction, seed, augment)

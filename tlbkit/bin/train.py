@@ -47,26 +47,49 @@ def main(argv):
         raise cli.UsageError("give --model_dir and at least one --gin_file (e.g. --gin_file=recall_cpu.gin).")
     cli.apply_data_dir()
     strategy, is_chief = cli.setup_devices(strategy=True)
-    from tlbkit import run_dir, train as train_lib
-
     params = list(FLAGS.gin_param) + ([f"train.seed = {FLAGS.seed}"] if FLAGS.seed is not None else [])
     if FLAGS.init_from:  # a folder recorded by its absolute path, so a resume from elsewhere finds it
         source = os.path.abspath(FLAGS.init_from) if os.path.isdir(FLAGS.init_from) else FLAGS.init_from
         params.append(f"train.init_from = {source!r}")
-    config = cli.config_header() + cli.parse_gin(FLAGS.gin_file, params)
-    with run_dir.locked(FLAGS.model_dir) if is_chief else contextlib.nullcontext():
-        state = run_dir.prepare(FLAGS.model_dir, config, FLAGS.overwrite) if is_chief else run_dir.RESUME
-        if state == run_dir.FINISHED:  # a finished run stays byte-identical
-            print(f"tlbkit: {FLAGS.model_dir} holds a finished run; nothing to do.")
-            return print(json.dumps(run_dir.read_json(os.path.join(FLAGS.model_dir, run_dir.METRICS_FILE)),
-                                    sort_keys=True))
-        if is_chief:
-            run_dir.append_text(os.path.join(FLAGS.model_dir, "command.txt"), cli.command_line() + "\n")
-            if state == run_dir.NEW:
-                run_dir.atomic_write_text(os.path.join(FLAGS.model_dir, run_dir.CONFIG_FILE), config)
-        metrics = train_lib.train(model_dir=FLAGS.model_dir, strategy=strategy, is_chief=is_chief, start_time=START,
-                                  on_first_step=lambda: is_chief and cli.write_operative_config(FLAGS.model_dir))
+    metrics = train_from_config(FLAGS.model_dir, FLAGS.gin_file, params, overwrite=FLAGS.overwrite,
+                                strategy=strategy, is_chief=is_chief, start_time=START, header=cli.config_header())
     print(json.dumps(metrics, sort_keys=True))
+
+
+def train_from_config(model_dir, gin_files, gin_params=(), overwrite=False, strategy=None, is_chief=True,
+                      start_time=None, header=""):
+    """What `tlbkit-train` does once its flags are read: parses the configs, prepares and locks the run folder
+    (config.gin, command.txt; a finished run is left as it is, an interrupted one resumes), trains, and
+    returns the final metrics. The Python estimators (`tlbkit_tasks.timeseries.TLBClassifier`) train
+    through it too.
+
+    Args:
+        model_dir: str. The run folder.
+        gin_files: list of str. Configs, by name or path.
+        gin_params: list of str. Bindings applied after the files.
+        overwrite: bool. Start afresh in a folder holding a run of another config.
+        strategy: tf.distribute strategy or None.
+        is_chief: bool. Whether this worker writes the run folder.
+        start_time: float or None. When the run started (`time.time()`).
+        header: str. Lines put before the config in config.gin (`import` lines of --plugin modules).
+
+    Returns:
+        dict of the final metrics (`metrics.json`).
+    """
+    from tlbkit import run_dir, train as train_lib
+
+    config = header + cli.parse_gin(list(gin_files), list(gin_params))
+    with run_dir.locked(model_dir) if is_chief else contextlib.nullcontext():
+        state = run_dir.prepare(model_dir, config, overwrite) if is_chief else run_dir.RESUME
+        if state == run_dir.FINISHED:  # a finished run stays byte-identical
+            print(f"tlbkit: {model_dir} holds a finished run; nothing to do.")
+            return run_dir.read_json(os.path.join(model_dir, run_dir.METRICS_FILE))
+        if is_chief:
+            run_dir.append_text(os.path.join(model_dir, "command.txt"), cli.command_line() + "\n")
+            if state == run_dir.NEW:
+                run_dir.atomic_write_text(os.path.join(model_dir, run_dir.CONFIG_FILE), config)
+        return train_lib.train(model_dir=model_dir, strategy=strategy, is_chief=is_chief, start_time=start_time,
+                               on_first_step=lambda: is_chief and cli.write_operative_config(model_dir))
 
 
 def run():

@@ -1,0 +1,209 @@
+"""The time-series default on a panel of UCR/UEA sets, beside 1-NN DTW and ROCKET: one table, one plot.
+
+    python bench/ucr_panel.py --data_dir=DIR [--names=A,B,...] [--root=runs/panel/default] \\
+        [--parallel=2] [--backend=jax] [--gin_file=ucr.gin] [--gin_param=...] [--baselines=FILE] [--report_only]
+
+Each set trains `tlbkit-train --gin_file=ucr.gin --gin_param="UCR_NAME = 'NAME'"` (plus the given
+--gin_param bindings) into `<root>/<NAME>`, `--parallel` sets at a time, on the official train/test split;
+the test accuracy and wall time are read from each run's `metrics.json`. Runs are resumable: a finished
+set is skipped, an interrupted one resumes from its last epoch, so the command can be rerun until the
+panel is complete. Without --names every set found in --data_dir's archive (`UCRArchive_2018/<Name>/`,
+or sub-folders holding `<Name>_TRAIN.*`) is run, in alphabetical order.
+
+References come from a JSON-lines file written by `bench/ucr_baselines.py --output=FILE` (default
+`<root>/../baselines.jsonl`): 1-NN DTW (full window unless the row says `dtw_window`) and ROCKET
+(10,000 kernels, seed 0). Sets without a reference row are still reported.
+
+Writes `<root>/panel.csv` (per set: tlbkit accuracy, wall time, DTW, ROCKET), `<root>/panel.md` (the table,
+wins / ties / losses against each reference, mean accuracy, mean rank) and `<root>/panel.png` (tlbkit
+against each reference per set, the diagonal drawn).
+"""
+
+import concurrent.futures
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+flags.DEFINE_string("data_dir", None, "The folder holding UCRArchive_2018/ (or that folder, or a zip).")
+flags.DEFINE_list("names", None, "Sets to run (default: every set found in --data_dir).")
+flags.DEFINE_string("root", "runs/panel/default", "Folder of the runs, one sub-folder per set, and the report.")
+flags.DEFINE_integer("parallel", 2, "Sets trained at once.")
+flags.DEFINE_enum("backend", "jax", ["jax", "tensorflow"], "KERAS_BACKEND of the trainings.")
+flags.DEFINE_multi_string("gin_file", ["ucr.gin"], "Config(s) of every run.")
+flags.DEFINE_multi_string("gin_param", [], "Extra bindings of every run.")
+flags.DEFINE_string("baselines", None, "JSON lines of bench/ucr_baselines.py (default: <root>/../baselines.jsonl).")
+flags.DEFINE_bool("report_only", False, "Only write the report from the runs already there.")
+FLAGS = flags.FLAGS
+
+TIE = 1e-9  # accuracies are ratios of counts: equal means equal
+
+
+def find_sets(data_dir):
+    """Names of the sets under `data_dir` (archive layout or flat sub-folders)."""
+    for folder in (os.path.join(data_dir, "UCRArchive_2018"), data_dir):
+        if os.path.isdir(folder):
+            names = sorted(d for d in os.listdir(folder)
+                           if os.path.isdir(os.path.join(folder, d))
+                           and any(f.startswith(f"{d}_TRAIN") for f in os.listdir(os.path.join(folder, d))))
+            if names:
+                return names
+    raise app.UsageError(f"--data_dir={data_dir}: no set folders found (<Name>/<Name>_TRAIN.*); pass --names.")
+
+
+def train_one(name):
+    """Trains (or resumes, or skips) one set; returns (name, seconds, return code, log path)."""
+    run = os.path.join(FLAGS.root, name)
+    os.makedirs(run, exist_ok=True)
+    log = os.path.join(run, "train.log")
+    if os.path.exists(os.path.join(run, "metrics.json")):
+        return name, 0.0, 0, log
+    command = [sys.executable, "-m", "tlbkit.bin.train", f"--model_dir={run}",
+               f"--gin_param=UCR_NAME = '{name}'"]
+    command += [f"--gin_file={f}" for f in FLAGS.gin_file] + [f"--gin_param={p}" for p in FLAGS.gin_param]
+    if FLAGS.data_dir:
+        command.append(f"--data_dir={FLAGS.data_dir}")
+    env = dict(os.environ, KERAS_BACKEND=FLAGS.backend)
+    start = time.time()
+    with open(log, "a") as out:
+        code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    return name, time.time() - start, code, log
+
+
+def read_baselines(path):
+    rows = {}
+    if path and os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    row = json.loads(line)
+                    rows[row["name"]] = row
+    return rows
+
+
+def collect(names, baselines):
+    """One row per set: accuracy and wall time of tlbkit (None if unfinished), the references."""
+    rows = []
+    for name in names:
+        metrics_path = os.path.join(FLAGS.root, name, "metrics.json")
+        metrics = json.load(open(metrics_path)) if os.path.exists(metrics_path) else {}
+        ref = baselines.get(name, {})
+        rows.append({"name": name, "tlbkit": metrics.get("test_accuracy"), "wall_s": metrics.get("wall_time_s"),
+                     "dtw": ref.get("dtw_1nn"), "rocket": ref.get("rocket"), "train": ref.get("train"),
+                     "length": ref.get("length")})
+    return rows
+
+
+def compare(rows, ref):
+    """(wins, ties, losses) of tlbkit against `ref` over the rows where both are known."""
+    both = [(r["tlbkit"], r[ref]) for r in rows if r["tlbkit"] is not None and r[ref] is not None]
+    wins = sum(a > b + TIE for a, b in both)
+    ties = sum(abs(a - b) <= TIE for a, b in both)
+    return wins, ties, len(both) - wins - ties
+
+
+def mean_ranks(rows, methods):
+    """Mean rank of each method over the rows where all are known (1 = best; ties share the mean rank)."""
+    full = [r for r in rows if all(r[m] is not None for m in methods)]
+    if not full:
+        return {}, 0
+    ranks = np.zeros(len(methods))
+    for r in full:
+        scores = np.array([r[m] for m in methods])
+        for i, s in enumerate(scores):
+            ranks[i] += 1 + np.sum(scores > s + TIE) + 0.5 * (np.sum(np.abs(scores - s) <= TIE) - 1)
+    return {m: ranks[i] / len(full) for i, m in enumerate(methods)}, len(full)
+
+
+def report(rows):
+    os.makedirs(FLAGS.root, exist_ok=True)
+    with open(os.path.join(FLAGS.root, "panel.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    done = [r for r in rows if r["tlbkit"] is not None]
+    fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+    lines = ["| set | train | length | tlbkit | wall (min) | 1-NN DTW | ROCKET |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        wall = "–" if r["wall_s"] is None else f"{r['wall_s'] / 60:.1f}"
+        lines.append(f"| {r['name']} | {r['train'] or '–'} | {r['length'] or '–'} | {fmt(r['tlbkit'])} | {wall} | "
+                     f"{fmt(r['dtw'])} | {fmt(r['rocket'])} |")
+    lines.append("")
+    lines.append(f"Sets finished: {len(done)} of {len(rows)}.")
+    for ref, label in (("dtw", "1-NN DTW"), ("rocket", "ROCKET")):
+        w, t, l = compare(rows, ref)
+        n = w + t + l
+        if n:
+            both = [r for r in done if r[ref] is not None]
+            lines.append(f"- against {label}: {w} wins, {t} ties, {l} losses over {n} sets; at least as good on "
+                         f"{(w + t) / n:.0%}; mean accuracy {np.mean([r['tlbkit'] for r in both]):.3f} vs "
+                         f"{np.mean([r[ref] for r in both]):.3f}.")
+    ranks, n = mean_ranks(rows, ["tlbkit", "dtw", "rocket"])
+    if ranks:
+        lines.append(f"- mean rank over the {n} sets with all three (1 = best): "
+                     + ", ".join(f"{m} {v:.2f}" for m, v in ranks.items()) + ".")
+    walls = [r["wall_s"] for r in done if r["wall_s"] is not None]
+    if walls:
+        lines.append(f"- wall time per set: median {np.median(walls) / 60:.1f} min, max {max(walls) / 60:.1f} min "
+                     f"({FLAGS.parallel} sets at a time).")
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(FLAGS.root, "panel.md"), "w") as f:
+        f.write(text)
+    print(text)
+    plot(rows)
+
+
+def plot(rows):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5))
+    for ax, (ref, label) in zip(axes, (("dtw", "1-NN DTW"), ("rocket", "ROCKET"))):
+        both = [r for r in rows if r["tlbkit"] is not None and r[ref] is not None]
+        w, t, l = compare(rows, ref)
+        ax.plot([0, 1], [0, 1], color="gray", lw=1)
+        ax.scatter([r[ref] for r in both], [r["tlbkit"] for r in both], s=18)
+        low = min([r[ref] for r in both] + [r["tlbkit"] for r in both] + [0.5]) - 0.02
+        ax.set_xlim(low, 1.01)
+        ax.set_ylim(low, 1.01)
+        ax.set_xlabel(f"{label} accuracy")
+        ax.set_ylabel("tlbkit accuracy")
+        ax.set_title(f"tlbkit vs {label}: {w} W / {t} T / {l} L")
+        ax.text(0.97, 0.03, f"{label} better", transform=ax.transAxes, ha="right", va="bottom", color="gray")
+        ax.text(0.03, 0.97, "tlbkit better", transform=ax.transAxes, ha="left", va="top", color="gray")
+        ax.set_aspect("equal")
+    fig.tight_layout()
+    fig.savefig(os.path.join(FLAGS.root, "panel.png"), dpi=110)
+    plt.close(fig)
+
+
+def main(argv):
+    del argv
+    if FLAGS.parallel < 1:
+        raise app.UsageError(f"--parallel must be at least 1; got {FLAGS.parallel}.")
+    if not FLAGS.names and not FLAGS.data_dir:
+        raise app.UsageError("pass --data_dir (the folder holding UCRArchive_2018/) or --names.")
+    names = FLAGS.names or find_sets(FLAGS.data_dir)
+    baselines = read_baselines(FLAGS.baselines or os.path.join(os.path.dirname(os.path.normpath(FLAGS.root)),
+                                                               "baselines.jsonl"))
+    if not FLAGS.report_only:
+        with concurrent.futures.ThreadPoolExecutor(FLAGS.parallel) as pool:
+            futures = [pool.submit(train_one, name) for name in names]
+            for future in concurrent.futures.as_completed(futures):
+                name, seconds, code, log = future.result()
+                status = "ok" if code == 0 else f"FAILED (exit {code}; see {log})"
+                print(f"{name}: {status} in {seconds / 60:.1f} min", flush=True)
+                if code == 0:
+                    report(collect(names, baselines))
+    report(collect(names, baselines))
+
+
+if __name__ == "__main__":
+    app.run(main)
