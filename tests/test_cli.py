@@ -205,6 +205,9 @@ def test_ensemble_preset_card_is_true_and_its_commands_resolve(series_run, tmp_p
             "LABELLED_DATA", str(root / "Toy_TEST.ts")).split()
         run_binary(module[binary], *args, env=env, check=True)
     snippet = re.search(r"```python\n(.*?)```", card.split("## Use")[1], flags=re.S).group(1)
+    loading = [line for line in snippet.splitlines() if line.startswith(("import ", "from ", "model = "))]
+    assert loading, snippet  # the lines that need no data of the user's: import and load
+    snippet = "\n".join(loading)
     proc = subprocess.run([sys.executable, "-c", snippet.replace("path/to/", f"{preset.parent}/")
                            + "\nprint(type(model).__name__)"], capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, **env, PYTHONPATH=ROOT), cwd=ROOT)
