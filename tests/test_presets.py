@@ -203,3 +203,37 @@ def keras_loss():
     import keras
 
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+CIFAR_ZIP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data",
+                         "cifar10-train-jpg.zip")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(CIFAR_ZIP), reason=f"no CIFAR-10 zip at {CIFAR_ZIP}")
+def test_the_cifar_preset_scores_uint8_and_load_img_images():
+    """What users hold: uint8 pixels and Keras' load_img + img_to_array floats (0-255) of held-out images."""
+    import io
+    import zipfile
+
+    import keras
+
+    import tlbkit
+    from tlbkit_tasks.vision.image_folder import holdout
+
+    with zipfile.ZipFile(CIFAR_ZIP) as z:
+        names = sorted(n for n in z.namelist() if n.lower().endswith(".jpg"))  # train/<class>/<file>, sorted
+        classes = sorted({n.split("/")[-2] for n in names})
+        _, held_out = holdout(len(names), 10_000, None, 0)  # the preset's validation images
+        picked = [names[i] for i in held_out[:500]]
+        floats = np.stack([keras.utils.img_to_array(keras.utils.load_img(io.BytesIO(z.read(n)))) for n in picked])
+    labels = np.array([classes.index(n.split("/")[-2]) for n in picked])
+    model = tlbkit.load_model("cifar10_tlb")
+    assert list(model.class_names) == classes
+    uint8 = floats.astype("uint8")
+    assert np.array_equal(uint8, floats)  # img_to_array gives the pixel values as floats
+    logits = np.asarray(model.predict(uint8, batch_size=250, verbose=0))
+    assert (logits.argmax(-1) == labels).mean() >= 0.80
+    np.testing.assert_array_equal(np.asarray(model.predict(floats, batch_size=250, verbose=0)), logits)
+    top = model.predict_classes(uint8[:20], top_k=3)
+    assert np.mean([row[0][0] == classes[y] for row, y in zip(top, labels[:20])]) >= 0.5
