@@ -211,3 +211,30 @@ def test_tlb_classifier_univariate_integer_labels_and_clear_errors(tmp_path):
     assert clf.get_params()["gin_params"] == FAST and clf.set_params(seed=3).seed == 3
     with pytest.raises(ValueError, match="2 channels, but the model reads 1"):
         clf.predict(np.zeros((2, 2, 30)))
+
+
+# === The convolutional series tokenizer ===
+def test_conv_tokenizer_config_saving_and_exact_streaming(tmp_path):
+    from tlbkit import testing
+    from tlbkit_tasks.timeseries import SeriesConvTokenizer
+
+    def make():
+        return SeriesConvTokenizer(dim=16, patch_length=3, normalize="dataset", differences=True, conv_width=8,
+                                   kernel_sizes=(5, 3), dilations=(1, 2), position_period=4)
+
+    testing.run_config_test(make())
+    assert make().receptive_field == 1 + 4 + 2 * 2
+    rng = np.random.default_rng(0)
+    inputs = {"values": rng.normal(size=(2, 36, 2)).astype("float32"), "mask": np.ones((2, 36), bool)}
+    model = testing.small_classifier(make(), chunk_size=4)
+    model(inputs)
+    model.tokenizer.adapt([inputs])
+    testing.run_saving_test(model, inputs, tmp_path)
+    # 36 steps = 3 chunks of 12 (4 patches of 3): the carried receptive field makes every chunk exact ...
+    assert testing.run_streaming_test(model, inputs) <= 1e-4
+    # ... and without the carry (each chunk's features from the chunk alone) the check catches it.
+    model.tokenizer.stream_tokens = lambda v, m, c, o: (model.tokenizer.embed(v, m, o), c)
+    with pytest.raises(AssertionError, match="streamed logits differ"):
+        testing.run_streaming_test(model, inputs)
+    with pytest.raises(ValueError, match="one value per kernel size"):
+        SeriesConvTokenizer(dim=8, kernel_sizes=(3, 3), dilations=(1,))

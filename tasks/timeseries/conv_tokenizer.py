@@ -94,6 +94,31 @@ class SeriesConvTokenizer(SeriesPatchTokenizer):
     def embed(self, values, mask=None, offset=0):
         return super().embed(self.features(values, mask), mask, offset)
 
+    # === Streaming ===
+    def stream_start(self, batch_size):
+        """The patch tokenizer's carry, plus the last `receptive_field - 1` prepared steps and their mask
+        (zeros and False before the first chunk: the causal convolutions' own left padding)."""
+        carry = super().stream_start(batch_size)
+        history = self.receptive_field - 1
+        carry["history"] = ops.zeros((batch_size, history, self.value_channels))
+        carry["history_mask"] = ops.zeros((batch_size, history), "bool")
+        return carry
+
+    def stream_tokens(self, values, mask, carry, offset):
+        """Features of the chunk computed with the carried steps in front (so they equal the whole sequence's),
+        then patched and embedded as `embed` does."""
+        steps = ops.shape(values)[1]
+        real = ops.ones(ops.shape(values)[:2], "bool") if mask is None else mask
+        history = carry["history"]
+        full = ops.concatenate([ops.cast(history, values.dtype), values], axis=1)
+        full_mask = ops.concatenate([carry["history_mask"], real], axis=1)
+        features = self.features(full, full_mask)[:, -steps:]
+        carry = dict(carry)
+        keep = self.receptive_field - 1
+        carry["history"] = ops.cast(full[:, -keep:], "float32") if keep else history
+        carry["history_mask"] = full_mask[:, -keep:] if keep else carry["history_mask"]
+        return SeriesPatchTokenizer.embed(self, features, mask, offset), carry
+
     def get_config(self):
         config = super().get_config()
         config.update({"conv_width": self.conv_width, "kernel_sizes": list(self.kernel_sizes),

@@ -305,6 +305,11 @@ class SeriesPatchTokenizer(StreamingTokenizer):
             values = (values - carry["mean"]) / ops.sqrt(carry["m2"] / ops.maximum(total, 1.0) + 1e-5) * weight
         elif self.normalize == "dataset":
             values = (values - self.data_mean) / self.data_std
+        return self.stream_tokens(values, mask, carry, offset)
+
+    def stream_tokens(self, values, mask, carry, offset):
+        """Prepared values of one chunk -> `(tokenized, carry)`: `embed` here; a subclass whose tokens read
+        earlier steps (`SeriesConvTokenizer`) carries them."""
         return self.embed(values, mask, offset), carry
 
     def get_config(self):
