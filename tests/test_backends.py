@@ -1,16 +1,27 @@
-"""Reruns the core engine tests under the JAX backend in a subprocess (Keras picks its backend at import).
+"""Every Keras backend tlbkit runs under: the engine tests and the time-budget and weight-average runs rerun
+under JAX in a subprocess (Keras picks its backend at import); the README's main job (`recall_cpu.gin`,
+trained through `tlbkit-ablate`) and `ucr.gin` trained, scored, predicted with and exported under JAX, as a
+user runs them; the PyTorch backend refused at start.
 
-Under JAX the tests run op by op on the CPU, several times slower than under TensorFlow; the ones that
+Under JAX the engine tests run op by op on the CPU, several times slower than under TensorFlow; the ones that
 test TensorFlow-only loop options, repeat a check per dtype or per block variant, or check only Python-side
 structure (argument errors, the seed layout's parameter count) run under TensorFlow only (`SKIP_UNDER_JAX`). The encoder's hand-written gradient is still checked against JAX's autodiff."""
 
+import csv
+import glob
 import importlib.util
+import json
 import os
 import re
 import subprocess
 import sys
 
 import pytest
+
+from binaries import assert_eval_reproduces_metrics, run_binary, tiny_params
+
+JAX = {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed (pip install -e .[dev])")
 
 SKIP_UNDER_JAX = ("not mixed_bfloat16 and not serial_loop and not unrolled_loop and not block_gradient "
                   "and not seed_layout_structure and not bad_")
@@ -102,3 +113,87 @@ def test_shipped_configs_parse_and_build_without_tensorflow():
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     count = int(re.search(r"^OK (\d+)$", proc.stdout, re.M).group(1))
     assert count >= 10, proc.stdout
+
+
+# === Training options and the command-line tools under JAX ===
+@pytest.mark.slow
+@needs_jax
+def test_time_budget_and_weight_average_under_jax():
+    """The time-driven schedule is read live inside the jitted step (not frozen at its first trace), a run stops
+    on its budget and records it, and a run with `ema_momentum` validates, saves and resumes the average."""
+    here = os.path.dirname(__file__)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k",
+         "live_progress or spent_budget or run_with_an_average",
+         os.path.join(here, "test_time_budget.py"), os.path.join(here, "test_ema.py")],
+        env=dict(os.environ, **JAX), capture_output=True, text=True, timeout=1200,
+    )
+    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert re.match(r"3 passed, \d+ deselected", summary), summary
+
+
+@pytest.fixture(scope="module")
+def jax_recall_run(tmp_path_factory):
+    """`recall_cpu.gin`, shrunk, trained under JAX as one trial of `tlbkit-ablate`: (root, run directory)."""
+    root = str(tmp_path_factory.mktemp("jax_ablate"))
+    proc = run_binary("ablate", "--gin_file=recall_cpu.gin", f"--root={root}", "--sweep=cells.tlb.num_latents=[2]",
+                      *tiny_params("train.epochs = 1", "train.steps_per_epoch = 3"), env=JAX)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (run,) = glob.glob(os.path.join(root, "trials", "*"))
+    return root, run
+
+
+@pytest.mark.slow
+@needs_jax
+def test_recall_trains_through_ablate_and_scores_under_jax(jax_recall_run):
+    root, run = jax_recall_run
+    with open(os.path.join(root, "results.csv")) as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["status"] == "ok", row
+    with open(os.path.join(run, "metrics.json")) as f:
+        metrics = json.load(f)
+    assert metrics["val_examples"] == 64 and metrics["test_examples"] == 64, metrics
+    # tlbkit-eval reloads the last model under JAX and gives metrics.json's validation numbers back.
+    assert_eval_reproduces_metrics(run, env=JAX)
+
+
+@pytest.mark.slow
+@needs_jax
+def test_predict_and_export_under_jax(jax_recall_run, tmp_path):
+    _, run = jax_recall_run
+    ids = ",".join(str(1 + i % 11) for i in range(16))  # recall's input: LENGTH=16 ids below VOCAB=12
+    proc = run_binary("predict", f"--model_dir={run}", ids, f"--output={tmp_path / 'p.json'}", env=JAX, check=True)
+    (row,) = json.load(open(tmp_path / "p.json"))
+    assert row["input"] == ids and row["label"] == str(row["label_id"]) and 0.25 <= row["probability"] <= 1.0, proc.stdout
+    preset = str(tmp_path / "preset")
+    run_binary("export", f"--model_dir={run}", f"--output={preset}", env=JAX, check=True)
+    proc = run_binary("evaluate", f"--model_dir={preset}", "--split=test", env=JAX, check=True)
+    scored = json.loads(proc.stdout.strip().splitlines()[-1])
+    recorded = json.load(open(os.path.join(run, "metrics.json")))
+    assert scored["examples"] == 64 and scored["accuracy"] == pytest.approx(recorded["test_accuracy"], abs=1e-6)
+
+
+@pytest.mark.slow
+@needs_jax
+def test_ucr_ensemble_trains_and_scores_under_jax(tmp_path):
+    """ucr.gin (three members, differences, dataset normalisation) on aeon's bundled GunPoint, shrunk."""
+    run = str(tmp_path / "gunpoint")
+    proc = run_binary("train", "--gin_file=ucr.gin", f"--model_dir={run}", "--gin_param=UCR_NAME = 'GunPoint'",
+                      "--gin_param=train.epochs = 1", "--gin_param=train.steps_per_epoch = 2", "--gin_param=DIM = 16",
+                      env=JAX)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    recorded = json.load(open(os.path.join(run, "metrics.json")))
+    assert recorded["test_examples"] == 150, recorded  # GunPoint's test split: 150 series, batches 48+48+48+6
+    proc = run_binary("evaluate", f"--model_dir={run}", "--split=test", env=JAX, check=True)
+    scored = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert scored["accuracy"] == pytest.approx(recorded["test_accuracy"], abs=1e-6)
+    assert scored["cross_entropy"] == pytest.approx(recorded["test_cross_entropy"], rel=1e-5)
+
+
+def test_the_pytorch_backend_is_refused_at_start(tmp_path):
+    proc = run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={tmp_path / 'run'}",
+                      env={"KERAS_BACKEND": "torch"}, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "the Keras backend is 'torch'" in proc.stderr and "KERAS_BACKEND=jax" in proc.stderr, proc.stderr
+    assert not os.path.exists(tmp_path / "run")  # refused before anything was written
