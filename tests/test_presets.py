@@ -237,3 +237,69 @@ def test_the_cifar_preset_scores_uint8_and_load_img_images():
     np.testing.assert_array_equal(np.asarray(model.predict(floats, batch_size=250, verbose=0)), logits)
     top = model.predict_classes(uint8[:20], top_k=3)
     assert np.mean([row[0][0] == classes[y] for row, y in zip(top, labels[:20])]) >= 0.5
+
+
+# === Issue 29: presets keep their provenance ===
+@pytest.fixture()
+def clashing_presets(tmp_path, monkeypatch):
+    """An installed plugin package (entry point `tlbkit.presets`, source `clash`) shipping its own `cifar10_tlb`
+    (a copy of tlbkit's) and `clash_only`; on sys.path here, and as PYTHONPATH for subprocesses."""
+    import shutil
+
+    from binaries import ROOT
+
+    site = tmp_path / "site"
+    package = site / "clash_presets" / "presets"
+    package.mkdir(parents=True)
+    (site / "clash_presets" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    shipped = presets.resolve("cifar10_tlb")
+    for name in ("cifar10_tlb", "clash_only"):
+        shutil.copytree(shipped, package / name)
+    dist = site / "clash_presets-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: clash-presets\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[tlbkit.presets]\nclash = clash_presets.presets\n")
+    monkeypatch.syspath_prepend(str(site))
+    return {"site": site, "folder": str(package / "cifar10_tlb"), "tlbkit_folder": shipped,
+            "env": {"PYTHONPATH": os.pathsep.join([ROOT, str(site)])}}
+
+
+def test_a_preset_name_two_sources_ship_is_an_error_naming_the_qualified_names(clashing_presets):
+    import tlbkit
+
+    with pytest.raises(presets.PresetError, match=r"preset 'cifar10_tlb' is given by 2 sources: tlbkit \(.*\), "
+                                                  r"clash \(.*\); name the one you mean: 'tlbkit:cifar10_tlb' or "
+                                                  r"'clash:cifar10_tlb'"):
+        presets.resolve("cifar10_tlb")
+    with pytest.raises(presets.PresetError, match="is given by 2 sources"):
+        tlbkit.load_model("cifar10_tlb")
+    assert presets.resolve("clash:cifar10_tlb") == clashing_presets["folder"]
+    assert presets.resolve("clash_presets:cifar10_tlb") == clashing_presets["folder"]  # the package's name
+    assert presets.resolve("tlbkit:cifar10_tlb") == clashing_presets["tlbkit_folder"]
+    assert presets.resolve("clash_only").endswith(os.path.join("clash_presets", "presets", "clash_only"))
+    listed = presets.available()
+    assert "cifar10_tlb" not in listed and listed["tlbkit:cifar10_tlb"][0] == "tlbkit"
+    assert listed["clash:cifar10_tlb"][0] == "clash" and listed["clash_only"][0] == "clash"
+    with pytest.raises(presets.PresetError, match=r"the source 'clash' \(clash_presets.presets\) ships no preset "
+                                                  r"'nope'. Its presets: cifar10_tlb, clash_only"):
+        presets.resolve("clash:nope")
+    model = tlbkit.load_model("clash:cifar10_tlb")
+    assert model.class_names[0] == "airplane"
+
+
+def test_list_presets_shows_sources_and_preset_refuses_an_ambiguous_name(clashing_presets):
+    proc = run_binary("predict", "--list_presets", env=clashing_presets["env"], check=True)
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("tlbkit:cifar10_tlb") and "(tlbkit)" in line for line in lines), proc.stdout
+    assert any(line.startswith("clash:cifar10_tlb") and "(clash)" in line for line in lines), proc.stdout
+    assert any(line.startswith("clash_only ") and "(clash)" in line for line in lines), proc.stdout
+    proc = run_binary("predict", "--preset=cifar10_tlb", "x.jpg", env=clashing_presets["env"])
+    assert proc.returncode == 2 and "'tlbkit:cifar10_tlb' or 'clash:cifar10_tlb'" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_list_presets_names_each_source_without_plugins():
+    from tlbkit.bin import cli
+
+    line = next(line for line in cli.list_presets().splitlines() if line.startswith("cifar10_tlb "))
+    assert "(tlbkit)" in line and presets.sources()[0] == ("tlbkit", presets.BUILTIN_PACKAGE)

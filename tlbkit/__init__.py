@@ -15,7 +15,8 @@ def load_model(preset, num_classes=None, class_names=None, checkpoint="last"):
     """The model a preset or run holds, whatever its class, in any process (`tlbkit.presets.load_model`).
 
     Args:
-        preset: str. A preset name, an exported run's folder, a run directory or a `.keras` file.
+        preset: str. A preset name (or `source:name`, e.g. `tlbkit:cifar10_tlb`), an exported run's folder,
+            a run directory or a `.keras` file.
         num_classes: int or None. Given, a classifier gets a new head with this many classes (fine-tuning).
         class_names: list of str or None. The new head's class names (implies `num_classes`).
         checkpoint: str. `"last"` or `"best"`, for a run directory.

@@ -17,11 +17,21 @@ plugin's layers register themselves before Keras looks them up; a package that c
 error naming it and the version the preset was saved with.
 
 Every binary that takes `--model_dir` of a trained run takes such a folder too, and `--preset=NAME`
-finds one by name: tlbkit's own ship as package data (`tlbkit_tasks/presets/<name>/`); a plugin package
-adds its own with an entry point naming a package whose sub-folders are presets:
+finds one by name. Presets come from *sources*, each an entry point of the group `tlbkit.presets` naming a
+package whose sub-folders are presets: tlbkit's own (source `tlbkit`, package data of
+`tlbkit_tasks.presets`) and any plugin package's, declared the same way:
 
     [project.entry-points."tlbkit.presets"]
     bits = "bits_plugin.presets"
+
+A preset is named as gin configs are (`tlbkit.gin_utils`):
+
+- `source:name` (`tlbkit:cifar10_tlb`, `bits:cifar10_tlb`; the source is the entry point's name or its
+  package's top-level module): that source's preset, and no other;
+- a bare name: the one source that ships it. A name that two sources ship is an error naming both
+  qualified names: no source silently replaces another's preset.
+
+`--list_presets` shows each preset with its source.
 
 `tlbkit-export --model_dir=RUN --output=FOLDER` (or `export()`) turns any run directory into a preset.
 """
@@ -41,6 +51,7 @@ from tlbkit import run_dir as rd
 
 ENTRY_POINT_GROUP = "tlbkit.presets"
 BUILTIN_PACKAGE = "tlbkit_tasks.presets"
+BUILTIN_SOURCE = "tlbkit"  # the entry-point name of tlbkit's own presets (pyproject.toml)
 MODEL_FILE = "model.keras"
 CARD_FILE = "README.md"
 PLUGINS_FILE = "plugins.json"  # {"plugins": [{"module", "distribution", "version"}]}, in presets and runs
@@ -51,34 +62,63 @@ class PresetError(ValueError):
     """An unknown preset, or a folder that is not one."""
 
 
-def _packages():
-    names = [BUILTIN_PACKAGE]
-    names += [ep.value.split(":")[0] for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)]
-    return names
+def sources():
+    """`[(source name, package)]` of every preset source: the entry points of the group `tlbkit.presets`,
+    tlbkit's own (`tlbkit`) first. tlbkit's package counts as a source even when no entry point declares it
+    (a checkout installed before `pyproject.toml` declared it, or one run from the source tree)."""
+    declared = [(ep.name, ep.value.split(":")[0].strip())
+                for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)]
+    if not any(package == BUILTIN_PACKAGE for _, package in declared):
+        declared.append((BUILTIN_SOURCE, BUILTIN_PACKAGE))
+    return sorted(declared, key=lambda row: row[1] != BUILTIN_PACKAGE)  # stable: plugins in discovery order
 
 
-def folders():
-    """`{name: folder}` of every installed preset (tlbkit's own first; a plugin's may not shadow them)."""
+def qualified(source, name):
+    """The name that selects `source`'s preset `name` alone: `source:name`."""
+    return f"{source}:{name}"
+
+
+def entries():
+    """`[(source name, preset name, folder)]` of every installed preset, each source's package folder once."""
     from tlbkit import gin_utils
 
-    found = {}
-    for package in _packages():
+    found, seen = [], set()
+    for source, package in sources():
         base = gin_utils.package_folder(package)
         if base is None:
+            if package != BUILTIN_PACKAGE:
+                logging.warning("%s entry point %r names %r, which is not an installed package folder; skipped.",
+                                ENTRY_POINT_GROUP, source, package)
             continue
+        if os.path.realpath(base) in seen:
+            continue
+        seen.add(os.path.realpath(base))
         for name in sorted(os.listdir(base)):
             folder = os.path.join(base, name)
             if os.path.isfile(os.path.join(folder, rd.EXPORT_FILE)):
-                found.setdefault(name, folder)
+                found.append((source, name, folder))
     return found
 
 
+def folders():
+    """`{name: folder}` of every installed preset. A name that one source ships is listed bare; a name that
+    several ship only qualified (`tlbkit:cifar10_tlb`, `bits:cifar10_tlb`), the only names that select one."""
+    return {name: folder for name, (_, folder) in _listed().items()}
+
+
+def _listed():
+    """`{listed name: (source name, folder)}`: bare names where unambiguous, else qualified names."""
+    rows = entries()
+    counts = {}
+    for _, name, _ in rows:
+        counts[name] = counts.get(name, 0) + 1
+    return {(name if counts[name] == 1 else qualified(source, name)): (source, folder) for source, name, folder in rows}
+
+
 def available():
-    """`{name: one-line summary}` of every installed preset (the summary is the card's first paragraph)."""
-    rows = {}
-    for name, folder in folders().items():
-        rows[name] = card_summary(folder)
-    return rows
+    """`{name: (source name, one-line summary)}` of every installed preset, named as `folders` names them (the
+    summary is the card's first paragraph)."""
+    return {name: (source, card_summary(folder)) for name, (source, folder) in _listed().items()}
 
 
 def card_summary(folder):
@@ -90,21 +130,53 @@ def card_summary(folder):
     return lines[0] if lines else ""
 
 
+def _split_qualified(name):
+    """`(source name, package, preset name)` for `source:name` whose source is a preset source (by its entry
+    point's name or its package's top-level module), else None."""
+    source, sep, rest = str(name).partition(":")
+    if not sep or not rest:
+        return None
+    for source_name, package in sources():
+        if source in (source_name, package.split(".")[0]):
+            return source_name, package, rest
+    return None
+
+
 def resolve(name_or_path):
-    """The folder of a preset given by name, or an exported run's folder given by path.
+    """The folder of a preset given by qualified name (`tlbkit:cifar10_tlb`) or name, or of an exported run
+    given by path (see the module docstring).
+
+    Args:
+        name_or_path: str. `source:name`, a preset name, or an exported run's folder.
 
     Raises:
-        PresetError: listing the installed presets.
+        PresetError: an unknown name (listing the installed presets), a bare name that several sources ship
+            (naming the qualified names to choose from), or a folder that is not an exported run.
     """
     path = os.path.expanduser(str(name_or_path))
     if os.path.isdir(path):
         if not os.path.isfile(os.path.join(path, rd.EXPORT_FILE)):
             raise PresetError(f"{path} is not an exported run (no {rd.EXPORT_FILE}); export it with tlbkit-export.")
         return path
-    found = folders()
-    if name_or_path in found:
-        return found[name_or_path]
-    raise PresetError(f"unknown preset {name_or_path!r}. Installed presets: {', '.join(found) or '(none)'}.")
+    rows = entries()
+    split = _split_qualified(name_or_path)
+    if split is not None:
+        source, package, name = split
+        for row_source, row_name, folder in rows:
+            if row_source == source and row_name == name:
+                return folder
+        theirs = [row_name for row_source, row_name, _ in rows if row_source == source]
+        raise PresetError(f"unknown preset {name_or_path!r}: the source {source!r} ({package}) ships no preset "
+                          f"{name!r}. Its presets: {', '.join(theirs) or '(none)'}.")
+    found = [(source, folder) for source, name, folder in rows if name == name_or_path]
+    if len(found) == 1:
+        return found[0][1]
+    if len(found) > 1:
+        raise PresetError(
+            f"preset {name_or_path!r} is given by {len(found)} sources: "
+            + ", ".join(f"{source} ({folder})" for source, folder in found)
+            + "; name the one you mean: " + " or ".join(repr(qualified(s, name_or_path)) for s, _ in found) + ".")
+    raise PresetError(f"unknown preset {name_or_path!r}. Installed presets: {', '.join(folders()) or '(none)'}.")
 
 
 def locate(name_or_path, checkpoint="last"):
@@ -252,8 +324,8 @@ def load_model(name_or_path, expected=None, num_classes=None, class_names=None, 
     weight restored); a model saved without class names gets the folder's `classes.json`.
 
     Args:
-        name_or_path: str. An installed preset's name, an exported run's folder, a run directory or a
-            `.keras` file.
+        name_or_path: str. An installed preset's name (or qualified name, `tlbkit:cifar10_tlb`), an
+            exported run's folder, a run directory or a `.keras` file.
         expected: optional class. A `TypeError` unless the model is one, or an ensemble of them
             (`accepts`): what `SequenceClassifier.from_preset` and `Ensemble.from_preset` check.
         num_classes: int or None. Given, the classifier gets a new head with this many classes (`new_head`).

@@ -71,7 +71,8 @@ def define_trained_run_flags():
     """--model_dir or --preset, and --checkpoint: the trained model a binary uses."""
     define_flag("Model", flags.DEFINE_string, "model_dir", None, "A run directory written by tlbkit-train.")
     define_flag("Model", flags.DEFINE_string, "preset", None,
-                "A shipped preset by name (see --list_presets) or an exported run's folder; instead of --model_dir.")
+                "An installed preset by name or source:name (see --list_presets) or an exported run's folder; instead "
+                "of --model_dir.")
     define_flag("Model", flags.DEFINE_enum, "checkpoint", None, ["last", "best"],
                 "Which model of the run: last (end of training, as metrics.json reports it) or best (best "
                 "validation accuracy). Default: last, or the one model an exported run (a preset) holds.")
@@ -218,14 +219,20 @@ def list_configs_and_plugins():
 
 
 def list_presets():
-    """One line per available preset: name, then the first line of its model card."""
+    """One line per available preset: name, source, then the first line of its model card. A name that several
+    sources ship is listed qualified (`tlbkit:cifar10_tlb`), as `--preset` needs it."""
     from tlbkit import presets
 
     rows = presets.available()
     if not rows:
         return "no presets installed"
     width = max(len(name) for name in rows)
-    return "\n".join(f"{name.ljust(width)}  {summary}" for name, summary in rows.items())
+    source_width = max(len(source) for source, _ in rows.values()) + 2
+    lines = [f"{name.ljust(width)}  {f'({source})'.ljust(source_width)}  {summary}".rstrip()
+             for name, (source, summary) in rows.items()]
+    if any(":" in name for name in rows):
+        lines.append("(source:name: a name that several sources ship; only the qualified name selects one)")
+    return "\n".join(lines)
 
 
 # === Help, flag parsing, errors ===
