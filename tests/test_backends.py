@@ -197,3 +197,14 @@ def test_the_pytorch_backend_is_refused_at_start(tmp_path):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "the Keras backend is 'torch'" in proc.stderr and "KERAS_BACKEND=jax" in proc.stderr, proc.stderr
     assert not os.path.exists(tmp_path / "run")  # refused before anything was written
+
+
+@needs_jax
+def test_a_model_reading_strings_is_refused_under_jax_naming_the_fix(tmp_path):
+    # listops_cpu.gin's tokenizer looks tokens up with TensorFlow string ops inside the model.
+    proc = run_binary("train", "--gin_file=listops_cpu.gin", f"--model_dir={tmp_path / 'run'}",
+                      "--gin_param=datasets.listops.num_train = 64", "--gin_param=datasets.listops.num_validation = 16",
+                      "--gin_param=datasets.listops.num_test = 16", env=JAX, timeout=300)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "gives the model strings" in proc.stderr and "KERAS_BACKEND=tensorflow" in proc.stderr, proc.stderr
+    assert not os.path.exists(tmp_path / "run" / "last.keras")

@@ -1,7 +1,9 @@
 """Which Keras backends tlbkit's training and evaluation paths run under, checked before Keras is imported.
 
 TensorFlow and JAX run everything end to end (train, with the time budget and the weight average;
-evaluate; predict; export; ablate), `tf.data` feeding both. The PyTorch backend builds and calls the
+evaluate; predict; export; ablate), `tf.data` feeding both, for models whose inputs are numbers: a model
+that takes strings (the text recipes' tokenizers look words or bytes up with TensorFlow string ops inside
+the model) runs under TensorFlow only, and `check_numeric_inputs` says so at start. The PyTorch backend builds and calls the
 engine's layers (`keras.ops` only), but nothing has trained, scored and saved a run under it, so the
 binaries and `tlbkit.train.train` refuse it at start rather than fail somewhere in the middle of a run.
 """
@@ -43,3 +45,24 @@ def check_supported(what="tlbkit"):
                "end to end)") if backend == "torch" else ""
         raise ValueError(f"the Keras backend is {backend!r} (KERAS_BACKEND or keras.json); {what} runs under "
                          f"{' or '.join(SUPPORTED)}{why}. Rerun with KERAS_BACKEND=jax or KERAS_BACKEND=tensorflow.")
+
+
+def check_numeric_inputs(element_spec, what="this dataset"):
+    """Under a backend other than TensorFlow, raises ValueError when a model input of `element_spec` is a string.
+
+    Args:
+        element_spec: the model inputs' `tf.TensorSpec` structure (a `tf.data` pipeline's
+            `element_spec[0]`).
+        what: str. What gives those inputs, for the message.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return
+    strings = [s for s in keras.tree.flatten(element_spec) if getattr(s, "dtype", None) is not None
+               and s.dtype.name == "string"]
+    if strings:
+        raise ValueError(f"{what} gives the model strings ({strings[0]}), which only TensorFlow's string ops read "
+                         f"(a text tokenizer inside the model: tokenizers.vocabulary, tokenizers.byte_conv); the "
+                         f"Keras backend is {backend!r}. Rerun with KERAS_BACKEND=tensorflow.")

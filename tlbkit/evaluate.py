@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-from tlbkit import pipeline
+from tlbkit import backends, pipeline
 from tlbkit import run_dir as rd
 from tlbkit import saving
 
@@ -92,8 +92,6 @@ def logits_function(model):
     """
     import keras
 
-    from tlbkit import backends
-
     backends.check_supported("tlbkit.evaluate")
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -157,6 +155,7 @@ def evaluate_model(model, spec, split, batch_size=256, logits_fn=None):
         present = [s for s in ("train", "validation", "test") if spec.split(s) is not None]
         raise ValueError(f"the run's dataset has no {split!r} split; it has {', '.join(present) or 'none'}: use "
                          + " or ".join(f"--split={s}" for s in present) + (" or --data." if present else "--data."))
+    backends.check_numeric_inputs(ds.element_spec[0], "the run's dataset")
     logits_fn = logits_fn or logits_function(model)
     total, correct, loss_sum = 0, 0.0, 0.0
     for inputs, labels in ds:
@@ -286,7 +285,9 @@ def predict(model_dir, inputs, checkpoint="last", batch_size=256):
     for group, examples in read_examples(spec, list(inputs)):
         ds = tf.data.Dataset.from_tensor_slices((examples, np.zeros(len(group), "int32")))
         probs = []
-        for batch, _ in pipeline.batched(spec.with_test(ds), "test", batch_size, training=False, cache=False):
+        ds = pipeline.batched(spec.with_test(ds), "test", batch_size, training=False, cache=False)
+        backends.check_numeric_inputs(ds.element_spec[0], "the run's dataset")
+        for batch, _ in ds:
             logits = np.asarray(logits_fn(batch), "float64")
             e = np.exp(logits - logits.max(-1, keepdims=True))
             probs.append(e / e.sum(-1, keepdims=True))

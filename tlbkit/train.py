@@ -194,6 +194,7 @@ def train(
 
     # === Data ===
     train_ds = pipeline.batched(spec, "train", batch_size, True, seed + initial_epoch, shuffle_buffer, cache)
+    backends.check_numeric_inputs(train_ds.element_spec[0], "train.dataset")
     val_ds = pipeline.batched(spec, "validation", batch_size, False, cache=cache)
     steps = steps_per_epoch or _steps_per_epoch(train_ds, spec, batch_size)
 
