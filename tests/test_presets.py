@@ -303,3 +303,24 @@ def test_list_presets_names_each_source_without_plugins():
 
     line = next(line for line in cli.list_presets().splitlines() if line.startswith("cifar10_tlb "))
     assert "(tlbkit)" in line and presets.sources()[0] == ("tlbkit", presets.BUILTIN_PACKAGE)
+
+
+def test_other_test_time_views_keep_class_names_probe_and_build(tmp_path):
+    """tlbkit-eval --test_time_views rebuilds the model around its parts: nothing it carries is lost."""
+    from tlbkit import evaluate, saving
+    from tlbkit.models import Ensemble
+
+    images = np.random.default_rng(3).integers(0, 256, (2, 8, 8, 3)).astype("uint8")
+    for model in (tiny_image_classifier(), Ensemble([tiny_image_classifier(), tiny_image_classifier()],
+                                                    class_names=["cat", "dog", "owl"])):
+        model(images)
+        saving.set_probe(model, images)
+        saving.save_model(model, str(tmp_path / f"{type(model).__name__}.keras"))
+        loaded = presets.load_model(str(tmp_path / f"{type(model).__name__}.keras"))  # the probe read back
+        for views in ("flip", "none"):
+            copy = evaluate.with_test_time_views(loaded, views)
+            assert copy.class_names == ("cat", "dog", "owl") and copy.built, (type(model).__name__, views)
+            assert copy.predict_classes(images)[0][0][0] in ("cat", "dog", "owl")
+            np.testing.assert_array_equal(saving.get_probe(copy), images)
+        saving.save_model(copy, str(tmp_path / "rescored.keras"))  # a copy saves, with its probe, and reloads
+        assert saving.load_model(str(tmp_path / "rescored.keras")).class_names == ("cat", "dog", "owl")

@@ -176,21 +176,36 @@ def read_labelled(spec, source, names, split="test"):
 
 def with_test_time_views(model, views):
     """A copy of `model` sharing its parts and weights, with other test-time views: `"none"` (one view) or a
-    registered views name (`"flip"`).
+    registered views name (`"flip"`). The copy keeps what the model carries besides its parts: its class
+    names, its probe input (`saving.get_probe`) and whether it is built.
+
+    Args:
+        model: `SequenceClassifier`, or `Ensemble` of them (each member gets the views).
+        views: str. `"none"` or a registered views name.
 
     Raises:
         ValueError: for a model without a `test_time_views` attribute (not a `SequenceClassifier`, nor an
             `Ensemble` of them).
         UnknownNameError: for a name nothing registered (naming the registered ones).
     """
-    from tlbkit import registry
+    from tlbkit import registry, saving
+    from tlbkit.models.sequence_classifier import mark_built_from_parts
 
+    class_names = getattr(model, "class_names", None)
     if hasattr(model, "members"):  # an Ensemble: each member with the views
-        return type(model)([with_test_time_views(m, views) for m in model.members], name=model.name)
-    if not hasattr(model, "test_time_views"):
+        members = [with_test_time_views(m, views) for m in model.members]
+        copy, parts = type(model)(members, class_names=class_names, name=model.name), members
+    elif not hasattr(model, "test_time_views"):
         raise ValueError(f"{type(model).__name__} has no test-time views to replace; drop --test_time_views.")
-    return type(model)(encoder=model.encoder, head=model.head, tokenizer=model.tokenizer,
-                       test_time_views=None if views == "none" else registry.VIEWS.build(views), name=model.name)
+    else:
+        copy = type(model)(encoder=model.encoder, head=model.head, tokenizer=model.tokenizer,
+                           test_time_views=None if views == "none" else registry.VIEWS.build(views),
+                           class_names=class_names, name=model.name)
+        parts = copy._parts()
+    mark_built_from_parts(copy, parts)
+    if saving.get_probe(model) is not None:
+        setattr(copy, saving.PROBE_ATTRIBUTE, saving.get_probe(model))
+    return copy
 
 
 def evaluate(model_dir, split="validation", source=None, checkpoint="last", batch_size=256, output="auto",
