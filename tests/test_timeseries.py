@@ -432,3 +432,23 @@ def test_series_run_scores_a_ts_file_and_text_inputs_without_the_training_data(t
     np.testing.assert_allclose(np_(exported(inputs)), np_(trained(inputs)), atol=1e-6)
     members = [np_(m(inputs)) for m in exported.members]
     np.testing.assert_allclose(np_(exported(inputs)), np.mean(members, axis=0), atol=1e-6)
+
+
+# === Issue 29: one model takes both series layouts ===
+@pytest.mark.parametrize("make", [
+    lambda: SeriesPatchTokenizer(16, 4, max_length=64),
+    lambda: SeriesPatchTokenizer(16, 4, max_length=64, differences=True, normalize="dataset"),
+    lambda: SeriesLinearTokenizer(16, max_length=64),
+])
+def test_predict_takes_n_t_and_n_t_1_series_one_after_the_other(make):
+    """`predict` traced on (N, T) series and then given (N, T, 1) (and back) retraces for values of unknown
+    rank under TensorFlow: the tokenizer reads them with the channel count it was built for."""
+    from tlbkit import testing
+
+    model = testing.small_classifier(make())
+    x = np.random.default_rng(0).normal(size=(5, 24)).astype("float32")
+    expected = np_(model(x))
+    for values in (x, x[..., None], x, x[..., None], {"values": x, "mask": np.ones((5, 24), bool)}):
+        np.testing.assert_allclose(model.predict(values, verbose=0), expected, atol=1e-5)
+    top = model.predict_classes(x[..., None], top_k=2)
+    assert top == model.predict_classes(x, top_k=2) and len(top) == 5 and len(top[0]) == 2

@@ -200,7 +200,7 @@ class SeriesPatchTokenizer(StreamingTokenizer):
     def prepare(self, inputs):
         """Raw inputs -> (values (B, T, `value_channels`), mask or None): split, cut to `max_length`, first
         differences added (with `differences`), normalised."""
-        values, mask = series_ops.split_series(inputs)
+        values, mask = series_ops.split_series(inputs, getattr(self, "channels", None))
         length = values.shape[1]
         if self.max_length is not None:
             values = values[:, : self.max_length]
@@ -282,7 +282,7 @@ class SeriesPatchTokenizer(StreamingTokenizer):
     def stream_embed(self, raw_chunk, carry, offset):
         """`prepare` done causally on one chunk (the previous step carried for the differences; running
         statistics for `"series"`), then `embed` at `offset`."""
-        values, mask = series_ops.split_series(raw_chunk)
+        values, mask = series_ops.split_series(raw_chunk, getattr(self, "channels", None))
         values = ops.cast(values, "float32")
         real = ops.ones(ops.shape(values)[:2], "float32") if mask is None else ops.cast(mask, "float32")
         carry = dict(carry)

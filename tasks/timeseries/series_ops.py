@@ -3,11 +3,21 @@
 from keras import ops
 
 
-def split_series(inputs):
+def split_series(inputs, channels=None):
     """Tokenizer input -> (values (B, T, C), mask (B, T) bool or None).
 
     Accepts a dict `{"values": ..., "mask": ...}` (mask optional), a
     `(values, mask)` pair, or a values tensor; (B, T) values are univariate.
+
+    A `tf.function` that has seen both layouts ((B, T) and (B, T, 1), as `model.predict` does when called
+    with one and then the other) traces values of unknown rank; they are reshaped to (B, T, `channels`).
+
+    Args:
+        inputs: the tokenizer's input, as above.
+        channels: int or None. The channels the tokenizer was built for (needed for values of unknown rank).
+
+    Raises:
+        ValueError: values of unknown rank and `channels` None.
     """
     if isinstance(inputs, dict):
         values, mask = inputs["values"], inputs.get("mask")
@@ -15,7 +25,21 @@ def split_series(inputs):
         values, mask = inputs[0], inputs[1] if len(inputs) > 1 else None
     else:
         values, mask = inputs, None
-    if len(values.shape) == 2:
+    try:
+        rank = len(values.shape)
+    except ValueError:  # a TensorFlow tensor of unknown rank (no other backend traces one)
+        rank = None
+    if rank is None:
+        if channels is None:
+            raise ValueError("series values of unknown rank (a tf.function traced with both (B, T) and (B, T, C) "
+                             "values) need the tokenizer's channel count: build the tokenizer first. Received: "
+                             f"values={values!r}")
+        import tensorflow as tf
+
+        dims = tf.shape(values)
+        values = tf.reshape(values, tf.stack([dims[0], dims[1], channels]))
+        values.set_shape([None, None, channels])
+    elif rank == 2:
         values = ops.expand_dims(values, -1)
     if mask is not None:
         mask = ops.cast(mask, "bool")
