@@ -36,6 +36,7 @@ class RunRecorder(keras.callbacks.Callback):
     def __init__(self, model_dir, resume, monitor, write, on_first_step=None, start_time=None, extra_state=None):
         super().__init__()
         self.model_dir = model_dir
+        self.run = rd.RunDir(model_dir)
         self.history = list(resume.get("history", []))
         self.best = resume.get("best")
         self.best_epoch = resume.get("best_epoch")
@@ -82,23 +83,22 @@ class RunRecorder(keras.callbacks.Callback):
         row["epoch_time_s"] = round(time.time() - self._epoch_start, 3)
         row["steps"] = self._steps  # fewer than an epoch's when a time budget stopped it
         row["time_s"] = round(self.wall_time(), 3)
-        target = self.model_dir if self.write else os.path.join(self.model_dir, ".worker-scratch")
-        os.makedirs(target, exist_ok=True)
-        rd.atomic_save_model(self.model, os.path.join(target, "last.keras"))
+        target = self.run if self.write else self.run.scratch()
+        os.makedirs(target.path, exist_ok=True)
+        last = target.save_checkpoint(self.model, "last")
         if not self._checked and self.write:
             # The first checkpoint must reload whole: better to stop now than after the last epoch.
-            saving.load_model(os.path.join(target, "last.keras"))
+            saving.load_model(last)
             self._checked = True
         value = row.get(self.monitor)
         if value is not None and (self.best is None or value > self.best):
             self.best, self.best_epoch = value, epoch + 1
-            rd.atomic_save_model(self.model, os.path.join(target, "best.keras"))
+            target.save_checkpoint(self.model, "best")
         self.history.append(row)
         if not self.write:
             return
-        rd.atomic_write_json(os.path.join(self.model_dir, rd.RESUME_FILE), {
+        self.run.write_resume({
             "epochs_done": epoch + 1, "history": self.history, "best": self.best, "best_epoch": self.best_epoch,
             "monitor": self.monitor, "wall_time_s": row["time_s"], **(self.extra_state() if self.extra_state else {}),
         })
-        rd.atomic_write_text(os.path.join(self.model_dir, "history.csv"), rd.history_csv(self.history))
-        rd.plot_curves(self.history, os.path.join(self.model_dir, "curves.png"))
+        self.run.write_history(self.history)

@@ -178,7 +178,7 @@ def train(
                              "own clock); give the run a number of train.epochs instead.")
     if steps_per_epoch is not None:
         checks.positive_int("steps_per_epoch", steps_per_epoch)
-    finished = rd.read_json(os.path.join(model_dir, rd.METRICS_FILE))
+    finished = rd.RunDir(model_dir).read_metrics()
     if finished is not None:
         print(f"tlbkit: {model_dir} holds a finished run ({finished.get('epochs_completed')} epochs); nothing to do.")
         return finished
@@ -186,11 +186,11 @@ def train(
     spec = dataset.load()
     if spec.num_classes is None:
         raise ValueError("the dataset gives neither `num_classes` nor `class_names`.")
-    resume = rd.read_json(os.path.join(model_dir, rd.RESUME_FILE), default={})
+    resume = rd.RunDir(model_dir).read_resume()
     initial_epoch = int(resume.get("epochs_done", 0))
     names = list(spec.class_names or [str(i) for i in range(spec.num_classes)])
     if is_chief:
-        rd.atomic_write_json(os.path.join(model_dir, rd.CLASSES_FILE), {"class_names": names})
+        rd.RunDir(model_dir).write_classes(names)
 
     # === Data ===
     train_ds = pipeline.batched(spec, "train", batch_size, True, seed + initial_epoch, shuffle_buffer, cache)
@@ -223,7 +223,7 @@ def train(
         elif getattr(net, "needs_adapt", False) and not initial_epoch:  # e.g. a tokenizer's dataset statistics
             net.adapt(pipeline.batched(spec, "train", batch_size, training=False, cache=False))
         if initial_epoch:
-            saving.load_weights(net, os.path.join(model_dir, "last.keras"))
+            saving.load_weights(net, rd.RunDir(model_dir).checkpoint("last"))
             if initial_epoch >= epochs:  # interrupted after its last epoch, before metrics.json
                 print(f"tlbkit: {model_dir} already finished {initial_epoch}/{epochs} epochs; writing its metrics.")
             else:
@@ -246,7 +246,7 @@ def train(
             epochs = initial_epoch
     if is_chief:
         callbacks.append(
-            keras.callbacks.TensorBoard(os.path.join(model_dir, "tensorboard"), write_graph=False, update_freq="epoch")
+            keras.callbacks.TensorBoard(rd.RunDir(model_dir).tensorboard_dir, write_graph=False, update_freq="epoch")
         )
     endless = int(train_ds.cardinality()) == -1  # tf.data.INFINITE_CARDINALITY: a split smaller than a batch
     if initial_epoch < epochs:
@@ -279,7 +279,7 @@ def train(
         if budget.stopped and "steps" in last:
             metrics["last_epoch_steps"] = f"{last['steps']}/{steps}"
     if is_chief:
-        rd.atomic_write_json(os.path.join(model_dir, rd.METRICS_FILE), metrics)
+        rd.RunDir(model_dir).write_metrics(metrics)
     return metrics
 
 
@@ -315,7 +315,7 @@ def final_metrics(net, spec, model_dir, recorder, examples_per_epoch, batch_size
         return out
 
     metrics.update(scores(net))
-    best_path = os.path.join(model_dir, "best.keras")
+    best_path = rd.RunDir(model_dir).checkpoint("best")
     if recorder.best_epoch is not None and os.path.exists(best_path):
         metrics["best"] = {"checkpoint": "best", "epoch": recorder.best_epoch, "monitor": recorder.monitor,
                            **scores(saving.load_model(best_path))}

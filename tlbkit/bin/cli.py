@@ -96,7 +96,7 @@ def checkpoint_of(folder):
 
     if FLAGS.checkpoint:
         return FLAGS.checkpoint
-    exported = run_dir.read_json(os.path.join(folder, run_dir.EXPORT_FILE))
+    exported = run_dir.RunDir(folder).read_export()
     return exported.get("checkpoint", "last") if exported else "last"
 
 
@@ -177,7 +177,9 @@ def config_header():
 
 def parse_run_config(model_dir, extra_params=()):
     """Parses a run's own `config.gin` (plus overrides), for the binaries that use a trained run."""
-    path = os.path.join(model_dir, "config.gin")
+    from tlbkit import run_dir
+
+    path = run_dir.RunDir(model_dir).config_path
     if not os.path.exists(path):
         raise UsageError(f"{path} not found: is {model_dir!r} a tlbkit-train run directory?")
     return parse_gin([path], list(extra_params))
@@ -190,9 +192,10 @@ def write_operative_config(model_dir):
 
     from tlbkit import run_dir
 
+    run = run_dir.RunDir(model_dir)
     text = gin.operative_config_str()
-    run_dir.atomic_write_text(os.path.join(model_dir, "operative_config.gin"), text)
-    writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard", "config"))
+    run.write_operative_config(text)
+    writer = tf.summary.create_file_writer(run.tensorboard_config_dir)
     with writer.as_default():
         tf.summary.text("operative_config", "    " + text.replace("\n", "\n    "), step=0)
     writer.flush()

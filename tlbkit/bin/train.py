@@ -79,15 +79,16 @@ def train_from_config(model_dir, gin_files, gin_params=(), overwrite=False, stra
     from tlbkit import run_dir, train as train_lib
 
     config = header + cli.parse_gin(list(gin_files), list(gin_params))
+    run = run_dir.RunDir(model_dir)
     with run_dir.locked(model_dir) if is_chief else contextlib.nullcontext():
         state = run_dir.prepare(model_dir, config, overwrite) if is_chief else run_dir.RESUME
         if state == run_dir.FINISHED:  # a finished run stays byte-identical
             print(f"tlbkit: {model_dir} holds a finished run; nothing to do.")
-            return run_dir.read_json(os.path.join(model_dir, run_dir.METRICS_FILE))
+            return run.read_metrics()
         if is_chief:
-            run_dir.append_text(os.path.join(model_dir, "command.txt"), cli.command_line() + "\n")
+            run.append_command(cli.command_line())
             if state == run_dir.NEW:
-                run_dir.atomic_write_text(os.path.join(model_dir, run_dir.CONFIG_FILE), config)
+                run.write_config(config)
         return train_lib.train(model_dir=model_dir, strategy=strategy, is_chief=is_chief, start_time=start_time,
                                on_first_step=lambda: is_chief and cli.write_operative_config(model_dir))
 
