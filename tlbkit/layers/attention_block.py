@@ -6,9 +6,8 @@ import keras
 from keras import ops
 
 from tlbkit.api_export import tlbkit_export
-from tlbkit.layers import attention_math, checks
-
-NORM_MODES = ("pre", "qkv")
+from tlbkit.layers import attention_math
+from tlbkit.layers.block_config import BlockConfig, block_config_property
 
 
 @tlbkit_export("tlbkit.layers.AttentionBlock")
@@ -52,6 +51,10 @@ class AttentionBlock(keras.layers.Layer):
             same. Defaults to `True`.
         **kwargs: forwarded to `keras.layers.Layer`.
 
+    The shared hyper-parameters (all but `cross_attention` and `norm_epsilon`)
+    are stored once, in `block_config` (a `BlockConfig` with `key_dim`
+    resolved), and read through attributes of the same names.
+
     Call arguments:
         inputs: (B, Q, dim) tensor, the queries and residual stream.
         context: optional (B, K, dim) tensor. Keys/values; `None` means
@@ -85,30 +88,44 @@ class AttentionBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        checks.positive_int("dim", dim)
-        checks.positive_int("num_heads", num_heads)
-        if key_dim is None:
-            checks.divisible("dim", dim, "num_heads", num_heads)
-            key_dim = dim // num_heads
-        checks.positive_int("key_dim", key_dim)
-        checks.positive_number("ffn_ratio", ffn_ratio)
-        checks.rate("dropout", dropout)
-        checks.rate("attention_dropout", attention_dropout)
-        checks.one_of("norm_mode", norm_mode, NORM_MODES)
-        self.dim = dim
-        self.num_heads = num_heads
-        self.key_dim = key_dim
-        self.ffn_ratio = ffn_ratio
-        self.dropout = dropout
-        self.attention_dropout = attention_dropout
-        self.norm_mode = norm_mode
+        self.block_config = BlockConfig(
+            dim=dim,
+            num_heads=num_heads,
+            key_dim=key_dim,
+            ffn_ratio=ffn_ratio,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            norm_mode=norm_mode,
+            gelu_approximate=gelu_approximate,
+            custom_gradient=custom_gradient,
+        ).resolved()
         self.cross_attention = cross_attention
         self.norm_epsilon = norm_epsilon
-        self.gelu_approximate = gelu_approximate
-        self.custom_gradient = custom_gradient
         self.ffn_dim = int(round(dim * ffn_ratio))
         self.seed_generator = keras.random.SeedGenerator()
         self.supports_masking = False
+
+    @classmethod
+    def from_block_config(cls, block_config, cross_attention=False, norm_epsilon=1e-5, **kwargs):
+        """A block with the hyper-parameters of `block_config` (a `BlockConfig`), as `TLBCell` builds them.
+
+        Args:
+            block_config: `BlockConfig`.
+            cross_attention: bool. See the class. Defaults to `False`.
+            norm_epsilon: float. LayerNorm epsilon. Defaults to `1e-5`.
+            **kwargs: forwarded to `keras.layers.Layer` (`name`, `dtype`).
+        """
+        return cls(**block_config.to_dict(), cross_attention=cross_attention, norm_epsilon=norm_epsilon, **kwargs)
+
+    dim = block_config_property("dim")
+    num_heads = block_config_property("num_heads")
+    key_dim = block_config_property("key_dim")
+    ffn_ratio = block_config_property("ffn_ratio")
+    dropout = block_config_property("dropout")
+    attention_dropout = block_config_property("attention_dropout")
+    norm_mode = block_config_property("norm_mode")
+    gelu_approximate = block_config_property("gelu_approximate")
+    custom_gradient = block_config_property("custom_gradient")
 
     # === Weights ===
     def build(self, inputs_shape=None):
@@ -273,20 +290,9 @@ class AttentionBlock(keras.layers.Layer):
         return tuple(inputs_shape)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "dim": self.dim,
-                "num_heads": self.num_heads,
-                "key_dim": self.key_dim,
-                "ffn_ratio": self.ffn_ratio,
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "norm_mode": self.norm_mode,
-                "cross_attention": self.cross_attention,
-                "norm_epsilon": self.norm_epsilon,
-                "gelu_approximate": self.gelu_approximate,
-                "custom_gradient": self.custom_gradient,
-            }
-        )
-        return config
+        return {
+            **super().get_config(),
+            **self.block_config.to_dict(),
+            "cross_attention": self.cross_attention,
+            "norm_epsilon": self.norm_epsilon,
+        }

@@ -6,6 +6,7 @@ from keras import ops
 from tlbkit.api_export import tlbkit_export
 from tlbkit.layers import attention_math, checks
 from tlbkit.layers.attention_block import AttentionBlock
+from tlbkit.layers.block_config import BlockConfig, block_config_property
 
 LAYOUTS = ("paper", "seed")
 INITIAL_STATES = ("zeros", "learned")
@@ -63,6 +64,12 @@ class TLBCell(keras.layers.Layer):
             or automatic differentiation (see `AttentionBlock`). Defaults to `True`.
         **kwargs: forwarded to `keras.layers.Layer`.
 
+    The hyper-parameters the cell shares with its blocks (`dim`, `num_heads`,
+    `key_dim`, `ffn_ratio`, `dropout`, `attention_dropout`, `norm_mode`,
+    `gelu_approximate`, `custom_gradient`) are stored once, in `block_config`
+    (a `BlockConfig` that every block is built from), and read through
+    attributes of the same names; `get_config()` writes them as flat keys.
+
     Call arguments:
         tokens: (B, C, dim) tensor, one chunk.
         state: (B, num_latents, dim) tensor, the slow state.
@@ -97,74 +104,82 @@ class TLBCell(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        checks.positive_int("dim", dim)
-        checks.positive_int("num_heads", num_heads)
-        if key_dim is None:
-            checks.divisible("dim", dim, "num_heads", num_heads)
+        self.block_config = BlockConfig(
+            dim=dim,
+            num_heads=num_heads,
+            key_dim=key_dim,
+            ffn_ratio=ffn_ratio,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            norm_mode=norm_mode,
+            gelu_approximate=gelu_approximate,
+            custom_gradient=custom_gradient,
+        )
         checks.positive_int("num_layers", num_layers)
         checks.in_range("r", r, 1, num_layers)
         checks.positive_int("num_latents", num_latents)
-        checks.rate("dropout", dropout)
-        checks.rate("attention_dropout", attention_dropout)
         checks.one_of("initial_state", initial_state, INITIAL_STATES)
         checks.one_of("layout", layout, LAYOUTS)
-        self.dim = dim
-        self.num_heads = num_heads
-        self.key_dim = key_dim
-        self.ffn_ratio = ffn_ratio
         self.num_layers = num_layers
         self.r = r
         self.num_latents = num_latents
-        self.dropout = dropout
-        self.attention_dropout = attention_dropout
         self.initial_state = initial_state
         self.layout = layout
-        self.norm_mode = norm_mode
         self.read_slow = read_slow
-        self.gelu_approximate = gelu_approximate
-        self.custom_gradient = custom_gradient
 
         # === Layers ===
-        def block(name, cross):
-            return AttentionBlock(
-                dim=dim,
-                num_heads=num_heads,
-                key_dim=key_dim,
-                ffn_ratio=ffn_ratio,
-                dropout=dropout,
-                attention_dropout=attention_dropout,
-                norm_mode=norm_mode,
-                cross_attention=cross,
-                gelu_approximate=gelu_approximate,
-                custom_gradient=custom_gradient,
-                dtype=self.dtype_policy,
-                name=name,
-            )
-
         # `schedule` lists (block index, "self" | "cross") in execution order.
-        self.fast_blocks = []
-        self.schedule = []
-        if layout == "paper":
-            for i in range(num_layers):
-                self.fast_blocks.append(block(f"fast_self_{i}", cross=False))
-            for i in range(num_layers):
-                self.schedule.append((i, "self"))
-                if read_slow and (i + 1) % r == 0:
-                    self.fast_blocks.append(block(f"fast_cross_{i}", cross=True))
-                    self.schedule.append((len(self.fast_blocks) - 1, "cross"))
-        else:
-            for i in range(num_layers):
-                self.fast_blocks.append(block(f"fast_{len(self.fast_blocks)}", cross=True))
-                if i % r == 0:
-                    self.fast_blocks.append(block(f"fast_{len(self.fast_blocks)}", cross=True))
-            for idx in range(len(self.fast_blocks)):
-                self.schedule.append((idx, "self"))
-                if read_slow and idx % r == 0:
-                    self.schedule.append((idx, "cross"))
-        self.slow_block = block("slow_cross", cross=True)
-        first_cross = [k for k, (_, kind) in enumerate(self.schedule) if kind == "cross"]
-        self.prefix_length = first_cross[0] if first_cross else len(self.schedule)
+        fast_stream = self._paper_fast_stream if layout == "paper" else self._seed_fast_stream
+        self.fast_blocks, self.schedule = fast_stream()
+        self.slow_block = self._block("slow_cross", cross=True)
+        kinds = [kind for _, kind in self.schedule]
+        self.prefix_length = kinds.index("cross") if "cross" in kinds else len(kinds)
         self.seed_generator = keras.random.SeedGenerator()
+
+    dim = block_config_property("dim")
+    num_heads = block_config_property("num_heads")
+    key_dim = block_config_property("key_dim")
+    ffn_ratio = block_config_property("ffn_ratio")
+    dropout = block_config_property("dropout")
+    attention_dropout = block_config_property("attention_dropout")
+    norm_mode = block_config_property("norm_mode")
+    gelu_approximate = block_config_property("gelu_approximate")
+    custom_gradient = block_config_property("custom_gradient")
+
+    # === Blocks ===
+    def _block(self, name, cross):
+        """One `AttentionBlock` built from the cell's `block_config`."""
+        return AttentionBlock.from_block_config(
+            self.block_config, cross_attention=cross, dtype=self.dtype_policy, name=name
+        )
+
+    def _paper_fast_stream(self):
+        """`"paper"` layout: `(blocks, schedule)` of `num_layers` self-attention blocks and, after
+        every `r`-th one (when `read_slow`), a cross-attention block of its own."""
+        blocks = [self._block(f"fast_self_{i}", cross=False) for i in range(self.num_layers)]
+        schedule = []
+        for i in range(self.num_layers):
+            schedule.append((i, "self"))
+            if self.read_slow and (i + 1) % self.r == 0:
+                blocks.append(self._block(f"fast_cross_{i}", cross=True))
+                schedule.append((len(blocks) - 1, "cross"))
+        return blocks, schedule
+
+    def _seed_fast_stream(self):
+        """`"seed"` layout (the keras-io perceptual module): `(blocks, schedule)` of one block per
+        layer plus an extra one after layer `i` when `i % r == 0`; blocks at positions that are
+        multiples of `r` also run as cross-attention (when `read_slow`)."""
+        blocks = []
+        for i in range(self.num_layers):
+            blocks.append(self._block(f"fast_{len(blocks)}", cross=True))
+            if i % self.r == 0:
+                blocks.append(self._block(f"fast_{len(blocks)}", cross=True))
+        schedule = []
+        for idx in range(len(blocks)):
+            schedule.append((idx, "self"))
+            if self.read_slow and idx % self.r == 0:
+                schedule.append((idx, "cross"))
+        return blocks, schedule
 
     def build(self, tokens_shape=None, state_shape=None):
         chunk = (None, None, self.dim)
@@ -306,24 +321,14 @@ class TLBCell(keras.layers.Layer):
         return self.recurrent_step(x, state, mask, training=training)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "dim": self.dim,
-                "num_heads": self.num_heads,
-                "key_dim": self.key_dim,
-                "ffn_ratio": self.ffn_ratio,
-                "num_layers": self.num_layers,
-                "r": self.r,
-                "num_latents": self.num_latents,
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "initial_state": self.initial_state,
-                "layout": self.layout,
-                "norm_mode": self.norm_mode,
-                "read_slow": self.read_slow,
-                "gelu_approximate": self.gelu_approximate,
-                "custom_gradient": self.custom_gradient,
-            }
-        )
-        return config
+        # Flat keys (the block config's fields beside the cell's own), as `.keras` files have always held.
+        return {
+            **super().get_config(),
+            **self.block_config.to_dict(),
+            "num_layers": self.num_layers,
+            "r": self.r,
+            "num_latents": self.num_latents,
+            "initial_state": self.initial_state,
+            "layout": self.layout,
+            "read_slow": self.read_slow,
+        }
