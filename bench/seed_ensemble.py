@@ -35,11 +35,13 @@ SEED = re.compile(r"^train\.seed = .*$", re.M)
 
 
 def run_dirs(patterns, fewest=2):
-    found = sorted({d for p in patterns for d in glob.glob(p) if os.path.exists(os.path.join(d, "config.gin"))})
+    from tlbkit.run_dir import RunDir
+
+    found = sorted({d for p in patterns for d in glob.glob(p) if os.path.exists(RunDir(d).config_path)})
     if len(found) < fewest:
         raise SystemExit(f"seed_ensemble: need at least {fewest} run director{'y' if fewest == 1 else 'ies'}; "
                          f"{patterns} matched {found}.")
-    texts = {d: open(os.path.join(d, "config.gin")).read() for d in found}
+    texts = {d: RunDir(d).read_config() for d in found}
     if len({SEED.sub("", text) for text in texts.values()}) != 1:
         raise SystemExit("seed_ensemble: the runs' config.gin differ in more than train.seed; give the seeds of "
                          "one setting.")

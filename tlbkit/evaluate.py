@@ -7,7 +7,6 @@ model at the end of training, or `best`, the epoch with the best validation accu
 """
 
 import os
-import re
 
 import numpy as np
 
@@ -15,9 +14,8 @@ from tlbkit import backends, pipeline
 from tlbkit import run_dir as rd
 from tlbkit import saving
 
-CHECKPOINTS = ("last", "best")
+CHECKPOINTS = rd.CHECKPOINTS
 LOSS = "cross_entropy"  # the name of the reported loss: plain cross-entropy of the logits
-PRESET_MODEL = "model.keras"  # the one model of an exported run (a preset)
 
 
 # === The run's pieces ===
@@ -34,21 +32,20 @@ def checkpoint_path(model_dir, checkpoint="last"):
     Raises:
         FileNotFoundError: naming what the folder holds instead.
     """
-    if checkpoint not in CHECKPOINTS:
-        raise ValueError(f"`checkpoint` must be one of {CHECKPOINTS}. Received: checkpoint={checkpoint!r}")
-    path = os.path.join(model_dir, f"{checkpoint}.keras")
+    run = rd.RunDir(model_dir)
+    path = run.checkpoint(checkpoint)  # ValueError for a name not in CHECKPOINTS
     if os.path.exists(path):
         return path
-    exported = rd.read_json(os.path.join(model_dir, rd.EXPORT_FILE))
+    exported = run.read_export()
     if exported is not None:
         if exported.get("checkpoint") != checkpoint:
             raise FileNotFoundError(
                 f"{model_dir} is an exported run holding only its {exported.get('checkpoint')!r} model; "
                 f"drop --checkpoint={checkpoint}."
             )
-        return os.path.join(model_dir, PRESET_MODEL)
-    if checkpoint == "best" and os.path.exists(os.path.join(model_dir, "last.keras")):
-        metrics = rd.read_json(os.path.join(model_dir, rd.METRICS_FILE))
+        return run.model_path
+    if checkpoint == "best" and os.path.exists(run.checkpoint("last")):
+        metrics = run.read_metrics()
         if metrics is None:
             why = "this unfinished run has validated no epoch yet"
         elif "val_accuracy" in metrics:
@@ -56,8 +53,8 @@ def checkpoint_path(model_dir, checkpoint="last"):
                    "larger than the epochs it ran)")
         else:
             why = "the run had no validation split to select it on"
-        raise FileNotFoundError(f"{model_dir} holds no best.keras: {why}. Use --checkpoint=last.")
-    raise FileNotFoundError(f"{model_dir} holds no {checkpoint}.keras: train it first with tlbkit-train.")
+        raise FileNotFoundError(f"{model_dir} holds no {os.path.basename(path)}: {why}. Use --checkpoint=last.")
+    raise FileNotFoundError(f"{model_dir} holds no {os.path.basename(path)}: train it first with tlbkit-train.")
 
 
 def load_run_model(model_dir, checkpoint="last"):
@@ -67,9 +64,9 @@ def load_run_model(model_dir, checkpoint="last"):
 
 def class_names(model_dir, spec=None):
     """The run's class names (`classes.json`, written when training starts; else from the dataset)."""
-    saved = rd.read_json(os.path.join(model_dir, rd.CLASSES_FILE))
+    saved = rd.RunDir(model_dir).read_classes()
     if saved is not None:
-        return list(saved["class_names"])
+        return saved
     spec = (spec or run_spec()).load()
     return list(spec.class_names or [str(i) for i in range(spec.num_classes)])
 
@@ -248,16 +245,10 @@ def evaluate(model_dir, split="validation", source=None, checkpoint="last", batc
     if test_time_views is not None:
         result["test_time_views"] = test_time_views
     if output == "auto":
-        name = f"{_slug(os.path.basename(os.path.normpath(source)))}_{split}" if source is not None else split
-        views = f"_views-{_slug(test_time_views)}" if test_time_views is not None else ""
-        output = os.path.join(model_dir, f"eval_{name}_{checkpoint}{views}.json")
+        output = rd.RunDir(model_dir).eval_path(split, checkpoint, source, test_time_views)
     if output is not None:
         rd.atomic_write_json(output, result)
     return result
-
-
-def _slug(text):
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "data"
 
 
 # === Predictions ===

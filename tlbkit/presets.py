@@ -42,7 +42,6 @@ import importlib.metadata
 import json
 import os
 import re
-import shutil
 import zipfile
 
 from absl import logging
@@ -52,9 +51,9 @@ from tlbkit import run_dir as rd
 ENTRY_POINT_GROUP = "tlbkit.presets"
 BUILTIN_PACKAGE = "tlbkit_tasks.presets"
 BUILTIN_SOURCE = "tlbkit"  # the entry-point name of tlbkit's own presets (pyproject.toml)
-MODEL_FILE = "model.keras"
-CARD_FILE = "README.md"
-PLUGINS_FILE = "plugins.json"  # {"plugins": [{"module", "distribution", "version"}]}, in presets and runs
+MODEL_FILE = rd.MODEL_FILE  # the file names of a preset folder: `tlbkit.run_dir.RunDir`
+CARD_FILE = rd.CARD_FILE
+PLUGINS_FILE = rd.PLUGINS_FILE
 ENGINE_PACKAGES = ("keras", "tlbkit")  # what a model's classes may come from without being a plugin
 
 
@@ -95,7 +94,7 @@ def entries():
         seen.add(os.path.realpath(base))
         for name in sorted(os.listdir(base)):
             folder = os.path.join(base, name)
-            if os.path.isfile(os.path.join(folder, rd.EXPORT_FILE)):
+            if rd.RunDir(folder).is_exported:
                 found.append((source, name, folder))
     return found
 
@@ -122,7 +121,7 @@ def available():
 
 
 def card_summary(folder):
-    path = os.path.join(folder, CARD_FILE)
+    path = rd.RunDir(folder).card_path
     if not os.path.exists(path):
         return ""
     with open(path, encoding="utf-8") as f:
@@ -155,7 +154,7 @@ def resolve(name_or_path):
     """
     path = os.path.expanduser(str(name_or_path))
     if os.path.isdir(path):
-        if not os.path.isfile(os.path.join(path, rd.EXPORT_FILE)):
+        if not rd.RunDir(path).is_exported:
             raise PresetError(f"{path} is not an exported run (no {rd.EXPORT_FILE}); export it with tlbkit-export.")
         return path
     rows = entries()
@@ -191,13 +190,13 @@ def locate(name_or_path, checkpoint="last"):
     path = os.path.expanduser(str(name_or_path))
     if os.path.isfile(path) and path.endswith(".keras"):
         return os.path.dirname(os.path.abspath(path)), path
-    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, rd.EXPORT_FILE)):
+    if os.path.isdir(path) and not rd.RunDir(path).is_exported:
         try:
             return path, evaluate.checkpoint_path(path, checkpoint)
         except FileNotFoundError as e:
             raise PresetError(f"{path} holds no model to load: {e}") from e
     folder = resolve(name_or_path)  # an exported run holds one model, whichever checkpoint it was
-    return folder, os.path.join(folder, MODEL_FILE)
+    return folder, rd.RunDir(folder).model_path
 
 
 # === Plugin packages ===
@@ -255,12 +254,12 @@ def model_plugins(model):
 
 def record_plugins(folder, model):
     """Writes `plugins.json` into a run or preset folder: the plugin packages of `model`'s classes."""
-    rd.atomic_write_json(os.path.join(folder, PLUGINS_FILE), {"plugins": model_plugins(model)})
+    rd.RunDir(folder).write_plugins(model_plugins(model))
 
 
 def recorded_plugins(folder):
     """The plugin packages a preset or run folder records (`plugins.json`), or `[]`."""
-    return list(rd.read_json(os.path.join(folder, PLUGINS_FILE), default={}).get("plugins", []))
+    return rd.RunDir(folder).read_plugins()
 
 
 def import_plugins(model_path, recorded=(), what=None):
@@ -342,7 +341,7 @@ def load_model(name_or_path, expected=None, num_classes=None, class_names=None, 
     from tlbkit import saving
 
     folder, path = locate(name_or_path, checkpoint)
-    what = f"preset {name_or_path!r}" if os.path.isfile(os.path.join(folder, rd.EXPORT_FILE)) else repr(str(name_or_path))
+    what = f"preset {name_or_path!r}" if rd.RunDir(folder).is_exported else repr(str(name_or_path))
     import_plugins(path, recorded_plugins(folder), what)
     model = saving.load_model(path)
     if expected is not None and not accepts(expected, model):
@@ -352,9 +351,9 @@ def load_model(name_or_path, expected=None, num_classes=None, class_names=None, 
         raise TypeError(f"{what} holds a {kind}, not a {expected.__name__}: load it with "
                         f"tlbkit.load_model({str(name_or_path)!r}), which returns any model.")
     if getattr(model, "class_names", "absent") is None:
-        saved = rd.read_json(os.path.join(folder, rd.CLASSES_FILE))
-        if saved is not None and len(saved["class_names"]) == getattr(model, "num_classes", None):
-            model.class_names = saved["class_names"]
+        saved = rd.RunDir(folder).read_classes()
+        if saved is not None and len(saved) == getattr(model, "num_classes", None):
+            model.class_names = saved
     if num_classes is not None or class_names is not None:
         model = new_head(model, num_classes, class_names)
     return model
@@ -477,25 +476,25 @@ def export(model_dir, output_dir, checkpoint="last", notes=None):
     """
     from tlbkit import evaluate, saving
 
+    run, preset = rd.RunDir(model_dir), rd.RunDir(output_dir)
     source = evaluate.checkpoint_path(model_dir, checkpoint)
-    for required in (rd.CONFIG_FILE, rd.CLASSES_FILE):
-        if not os.path.exists(os.path.join(model_dir, required)):
-            raise PresetError(f"{model_dir} holds no {required}: is it a run directory written by tlbkit-train?")
+    for required in (run.config_path, run.classes_path):
+        if not os.path.exists(required):
+            raise PresetError(f"{model_dir} holds no {os.path.basename(required)}: is it a run directory written by "
+                              "tlbkit-train?")
     if os.path.isdir(output_dir) and os.listdir(output_dir):
         raise PresetError(f"{output_dir} exists and is not empty: choose a new --output folder.")
     os.makedirs(output_dir, exist_ok=True)
     import_plugins(source, recorded_plugins(model_dir), repr(model_dir))
     model = saving.load_model(source)
-    classes = rd.read_json(os.path.join(model_dir, rd.CLASSES_FILE))["class_names"]
+    classes = run.read_classes()
     if getattr(model, "class_names", "absent") is None:  # a run trained before models kept their class names
         model.class_names = classes
-    saving.save_for_inference(model, os.path.join(output_dir, MODEL_FILE))
+    saving.save_for_inference(model, preset.model_path)
     record_plugins(output_dir, model)
-    for name in (rd.CONFIG_FILE, rd.CLASSES_FILE, rd.METRICS_FILE):
-        if os.path.exists(os.path.join(model_dir, name)):
-            shutil.copyfile(os.path.join(model_dir, name), os.path.join(output_dir, name))
-    metrics = rd.read_json(os.path.join(model_dir, rd.METRICS_FILE), default={})
-    resume = rd.read_json(os.path.join(model_dir, rd.RESUME_FILE), default={})
+    preset.copy_record_from(run)
+    metrics = run.read_metrics() or {}
+    resume = run.read_resume()
     info = {
         "checkpoint": checkpoint,
         "epoch": (metrics.get("best", {}).get("epoch") if checkpoint == "best" else None) or resume.get("epochs_done"),
@@ -505,9 +504,9 @@ def export(model_dir, output_dir, checkpoint="last", notes=None):
         "model": describe_model(model),
         "class": type(model).__name__,
     }
-    rd.atomic_write_json(os.path.join(output_dir, rd.EXPORT_FILE), info)
+    preset.write_export(info)
     card = model_card(model_dir, output_dir, info, metrics, notes, inputs=input_contract(model))
-    rd.atomic_write_text(os.path.join(output_dir, CARD_FILE), card)
+    preset.write_card(card)
     return output_dir
 
 
@@ -565,17 +564,16 @@ def model_card(model_dir, output_dir, info, metrics, notes=None, inputs=None):
     """
     name = os.path.basename(os.path.normpath(output_dir))
     scores = metrics.get("best", metrics) if info["checkpoint"] == "best" else metrics
-    classes = rd.read_json(os.path.join(model_dir, rd.CLASSES_FILE))["class_names"]
-    command_path = os.path.join(model_dir, "command.txt")
-    if os.path.exists(command_path):  # one line per start of the run; a resume repeats the command
-        lines = [line for line in open(command_path).read().splitlines() if line.strip()]
-        lines = [public_command(line) for line in lines]
+    run = rd.RunDir(model_dir)
+    classes = run.read_classes()
+    if os.path.exists(run.command_path):  # one line per start of the run; a resume repeats the command
+        lines = [public_command(line) for line in run.read_commands()]
         commands = "\n".join(dict.fromkeys(lines))
         if len(lines) > 1:
             commands += f"\n# started {len(lines)} times: {len(lines) - 1} resume(s) from the last checkpoint"
     else:
         commands = "(not recorded)"
-    config = open(os.path.join(model_dir, rd.CONFIG_FILE)).read()
+    config = run.read_config()
     dataset = next((line.split("=", 1)[1].strip() for line in config.splitlines() if line.startswith("DATASET")), "?")
     seed = next((line.split("=", 1)[1].strip() for line in config.splitlines() if line.startswith("train.seed")), "0")
 

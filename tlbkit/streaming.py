@@ -170,13 +170,14 @@ class Streamer:
         from tlbkit import run_dir as rd
 
         plugins.load_all()
-        config = os.path.join(folder, rd.CONFIG_FILE)
+        run = rd.RunDir(folder)
+        config = run.config_path
         if not os.path.exists(config):
             raise FileNotFoundError(f"{config} not found: is {folder!r} a tlbkit-train run directory or a preset?")
         gin.clear_config()
         gin_utils.parse([config], list(params))
         if checkpoint is None:
-            exported = rd.read_json(os.path.join(folder, rd.EXPORT_FILE))
+            exported = run.read_export()
             checkpoint = exported.get("checkpoint", "last") if exported else "last"
         return cls(evaluate.load_run_model(folder, checkpoint))
 

@@ -13,6 +13,7 @@ import os
 import numpy as np
 from absl import flags
 
+from tlbkit import run_dir
 from tlbkit.bin import cli
 
 FLAGS = flags.FLAGS
@@ -122,7 +123,7 @@ def main(argv):
         raise cli.UsageError("give at least one image file.")
     cli.setup_devices()
     model_dir = cli.trained_run_dir()
-    output_dir = FLAGS.output_dir or ("viz" if FLAGS.preset else os.path.join(model_dir, "viz"))
+    output_dir = FLAGS.output_dir or (run_dir.VIZ_DIR if FLAGS.preset else run_dir.RunDir(model_dir).viz_dir)
     for path in visualize(model_dir, paths, output_dir, FLAGS.checkpoint):
         print(path)
 

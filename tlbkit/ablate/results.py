@@ -7,7 +7,7 @@ import os
 import statistics
 
 from tlbkit.ablate.sweep import Axis, make_trials
-from tlbkit.run_dir import read_json
+from tlbkit.run_dir import RunDir
 
 ERROR_FILE = "error.txt"
 FIRST_COLUMNS = ("val_accuracy", "test_accuracy", "val_cross_entropy", "test_cross_entropy", "params", "wall_time_s")
@@ -29,7 +29,7 @@ def collect(sweep, root, errors=None):
     for trial in make_trials(sweep):
         trial_dir = os.path.join(root, "trials", trial.trial_id)
         row = {"trial_id": trial.trial_id, **dict(trial.bindings), "seed": trial.seed}
-        metrics = read_json(os.path.join(trial_dir, "metrics.json"))
+        metrics = RunDir(trial_dir).read_metrics()
         error = (errors or {}).get(trial.trial_id)
         if error is None and os.path.exists(os.path.join(trial_dir, ERROR_FILE)):
             with open(os.path.join(trial_dir, ERROR_FILE)) as f:

@@ -11,7 +11,7 @@ import threading
 import time
 
 from tlbkit.ablate.results import ERROR_FILE, collect, write_results
-from tlbkit.run_dir import atomic_write_json, locked, read_json
+from tlbkit.run_dir import RunDir, atomic_write_json, locked, read_json
 from tlbkit.ablate.sweep import make_trials, train_args
 
 TRIAL_FILE = "trial.json"
@@ -66,10 +66,10 @@ class _Children:
 def trial_status(trial_dir, args):
     """`"ok"`, `"failed"`, `"pending"` or `"stale"` (it holds a run made with other flags)."""
     saved = read_json(os.path.join(trial_dir, TRIAL_FILE))
-    started = os.path.exists(os.path.join(trial_dir, "config.gin"))
+    started = os.path.exists(RunDir(trial_dir).config_path)
     if started and saved is not None and saved.get("args") != args:
         return "stale"
-    if os.path.exists(os.path.join(trial_dir, "metrics.json")):
+    if RunDir(trial_dir).is_finished:
         return "ok"
     if os.path.exists(os.path.join(trial_dir, ERROR_FILE)):
         return "failed"
@@ -113,7 +113,7 @@ def run_trial(trial_dir, args, timeout=None, children=None, python=None):
         finally:
             if children is not None:
                 children.discard(proc)
-    if returncode == 0 and os.path.exists(os.path.join(trial_dir, "metrics.json")):
+    if returncode == 0 and RunDir(trial_dir).is_finished:
         return "ok", None
     if children is not None and children.stopping.is_set():
         return "interrupted", "sweep interrupted"  # no error.txt: a rerun resumes it
@@ -194,7 +194,7 @@ def _run_sweep(sweep, root, parallel, timeout, extra_flags, overwrite_stale, com
                 done += 1
                 if error:
                     errors[trial.trial_id] = error
-                value = read_json(os.path.join(root, "trials", trial.trial_id, "metrics.json"), {}).get(sweep.metric)
+                value = (RunDir(os.path.join(root, "trials", trial.trial_id)).read_metrics() or {}).get(sweep.metric)
                 detail = error if error else f"{sweep.metric}={value}"
                 log(f"[{done}/{len(todo)}] {trial.trial_id}: {status} ({detail}) in {seconds:.0f} s")
         except BaseException:  # Ctrl-C, SIGTERM: end the running trials too (they resume on a rerun)
