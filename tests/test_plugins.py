@@ -222,3 +222,37 @@ def test_testing_kit_passes_a_sound_tokenizer_and_streams_a_series_model(tmp_pat
                                                           differences=True))
     assert testing.run_streaming_test(model, series) <= 1e-4  # 5 chunks of 8 steps and a partial one
     testing.run_saving_test(model, series, str(tmp_path))
+
+
+def test_testing_kit_run_layer_test_checks_a_plugins_layer():
+    """`tlbkit.testing.run_layer_test` (what tests/test_layers.py runs on tlbkit's layers) on a plugin layer:
+    it passes a sound one and names what is wrong with the others."""
+    import numpy as np
+
+    from tlbkit import testing
+
+    values = np.linspace(-1, 1, 32, dtype="float32").reshape(2, 16)
+    sound = _scaled_tokenizer_class(True)
+    layer = testing.run_layer_test(lambda **kw: sound(16, scale=3.0, **kw), values, mixed_precision=False)
+    assert layer.built and tuple(layer(values)["tokens"].shape) == (2, 16, 16)
+    omitting = _scaled_tokenizer_class(False)
+    with pytest.raises(AssertionError, match=r"ScaledOmitting .*: from_config\(get_config\(\)\) with the same "
+                                             r"weights computes other outputs"):
+        testing.run_layer_test(lambda **kw: omitting(16, scale=3.0, **kw), values, fit=False, mixed_precision=False)
+    # Its Dense is not given dtype=self.dtype_policy: under mixed precision it computes in float32.
+    with pytest.raises(AssertionError, match=r"under mixed_bfloat16: float outputs of dtypes \['float32'\], "
+                                             r"expected bfloat16"):
+        testing.run_layer_test(lambda **kw: sound(16, scale=3.0, **kw), values)
+
+    class Unregistered(keras_layer()):
+        def call(self, x):
+            return x * 2.0
+
+    with pytest.raises(AssertionError, match="Unregistered .* is not registered for serialization"):
+        testing.run_layer_test(lambda **kw: Unregistered(**kw), values, fit=False, mixed_precision=False)
+
+
+def keras_layer():
+    import keras
+
+    return keras.layers.Layer
