@@ -44,7 +44,7 @@ def load(name, data_dir):
     """(x_train, y_train, x_test, y_test) with x as (N, T, C) float64 (padded with the last value)."""
     from tlbkit_tasks.timeseries.archive import locate
     from tlbkit_tasks.timeseries.formats import read_labelled
-    from tlbkit_tasks.timeseries.ucr import _interpolate, class_names_of, label_ids
+    from tlbkit_tasks.timeseries.series_arrays import _interpolate, class_names_of, label_ids
 
     train_path, test_path = locate(name, data_dir)
     train, test = read_labelled(train_path), read_labelled(test_path)

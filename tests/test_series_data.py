@@ -11,7 +11,7 @@ import pytest
 from binaries import run_binary
 from tlbkit_tasks.timeseries import TLBClassifier, TSFormatError
 from tlbkit_tasks.timeseries import archive, formats
-from tlbkit_tasks.timeseries.ucr import ts_files, ucr
+from tlbkit_tasks.timeseries.ucr import ucr
 
 ARFF_UNIVARIATE = """% a comment
 @relation Toy
@@ -118,6 +118,11 @@ def test_npz_round_trip_of_ragged_and_aeon_layout_arrays(tmp_path):
         formats.series_list(np.zeros(4))
 
 
+# One small model for a few steps: what is tested is reading, not learning.
+SMALL = ["MODEL = @models.classifier", "train.batch_size = 8", "train.epochs = 1", "train.steps_per_epoch = 2",
+         "train.warmup_epochs = 0.0", "DIM = 16", "NUM_LAYERS = 1"]
+
+
 # === The archive by name ===
 def test_archive_found_from_parent_folder_itself_a_zip_and_a_folder_of_zips(tmp_path, monkeypatch):
     monkeypatch.setenv("TLBKIT_CACHE", str(tmp_path / "cache"))
@@ -150,8 +155,8 @@ def test_archive_download_trains_evaluates_and_predicts_by_the_documented_comman
             z.write(f, f.relative_to(download))
     run = tmp_path / "run"
     run_binary("train", "--gin_file=ucr.gin", "--gin_param=UCR_NAME = 'Toy'", f"--data_dir={tmp_path}",
-               f"--model_dir={run}", "--gin_param=train.epochs = 1", "--gin_param=train.steps_per_epoch = 2",
-               "--gin_param=DIM = 16", env={"TLBKIT_CACHE": str(tmp_path / "cache")}, check=True)
+               f"--model_dir={run}", *[f"--gin_param={p}" for p in SMALL],
+               env={"TLBKIT_CACHE": str(tmp_path / "cache")}, check=True)
     metrics = json.load(open(run / "metrics.json"))
     assert metrics["test_examples"] == 12 and 0 <= metrics["test_accuracy"] <= 1
     test_file = download / "UCRArchive_2018" / "Toy" / "Toy_TEST.tsv"

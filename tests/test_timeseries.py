@@ -13,7 +13,10 @@ from binaries import ROOT, assert_eval_reproduces_metrics, run_binary
 from layer_test_case import assert_model_reloads
 from tlbkit_tasks.timeseries import SeriesLinearTokenizer, SeriesPatchTokenizer, TSFormatError, parse_ts, ts_files, ucr
 from tlbkit_tasks.timeseries.series_ops import masked_normalize, with_differences
-from tlbkit_tasks.timeseries.ucr import aeon_data_dir, handle_missing, make_train_map, read_csv_series
+from tlbkit_tasks.timeseries.archive import aeon_data_dir
+from tlbkit_tasks.timeseries.augment import make_train_map
+from tlbkit_tasks.timeseries.inputs import read_csv_series
+from tlbkit_tasks.timeseries.series_arrays import handle_missing
 from tlbkit import pipeline
 from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
 from tlbkit.models import SequenceClassifier

@@ -131,7 +131,7 @@ class TLBClassifier:
             batch_size: int. Series per forward pass.
         """
         from tlbkit import evaluate
-        from tlbkit_tasks.timeseries.ucr import user_series
+        from tlbkit_tasks.timeseries.inputs import user_series
 
         self._check_fitted()
         series = formats.series_list(X)
