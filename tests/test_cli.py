@@ -160,9 +160,17 @@ def test_stream_example_loads_a_ucr_run_without_best_checkpoint(series_run):
     assert "check: streamed logits vs whole-sequence calls on 1 prefixes" in proc.stdout
 
 
-def test_stream_refuses_a_model_that_cannot_stream(recall_run):
-    proc = run_binary("stream", f"--model_dir={recall_run / 'run'}", "1,2,3")
-    assert "tokenizer TokenEmbedding does not stream" in one_error_line(proc)
+def test_stream_streams_the_main_job_and_refuses_a_model_that_cannot_stream(recall_run):
+    ids = ",".join(str(1 + i % 11) for i in range(16))  # LENGTH = 16 ids, CHUNK_SIZE = 4
+    proc = run_binary("stream", f"--model_dir={recall_run / 'run'}", ids, "--check", check=True)
+    assert re.search(r"chunk +4 +steps +16 ", proc.stdout), proc.stdout
+    assert float(re.search(r"max difference (\S+)", proc.stdout).group(1)) <= 1e-4
+    from tlbkit import testing
+    from tlbkit.streaming import Streamer
+    from tlbkit_tasks.text import ByteTokenizer
+
+    with pytest.raises(ValueError, match="the tokenizer ByteTokenizer does not stream: it lacks stream_steps"):
+        Streamer(testing.small_classifier(ByteTokenizer(16, max_length=8)))
 
 
 def test_eval_advises_only_splits_the_run_has(series_run):

@@ -115,6 +115,14 @@ def test_token_embedding():
     np.testing.assert_array_equal(to_numpy(layer(ids())["mask"]), ids() != 0)
 
 
+def test_token_embedding_streams_exactly():
+    """recall_cpu.gin's tokenizer: tlbkit-stream feeds it chunk by chunk, positions continued."""
+    from tlbkit import testing
+
+    model = testing.small_classifier(TokenEmbedding(12, DIM, max_length=16), dim=DIM, chunk_size=CHUNK)
+    assert testing.run_streaming_test(model, ids(length=15)) <= 1e-4  # 3 chunks of 4 ids and a partial one
+
+
 def test_byte_tokenizer():
     texts = tf.constant(["héllo wörld", "", "ab"])
     layer = run_layer_test(lambda **kw: ByteTokenizer(DIM, max_length=8, **kw), texts)

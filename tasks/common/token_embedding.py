@@ -6,12 +6,16 @@ from keras import ops
 from tlbkit import registry
 from tlbkit.api_export import tlbkit_export
 from tlbkit.layers import checks
+from tlbkit.streaming import StreamingTokenizer
 
 
 @registry.TOKENIZERS.register("embedding")
 @tlbkit_export("tlbkit_tasks.common.TokenEmbedding")
-class TokenEmbedding(keras.layers.Layer):
+class TokenEmbedding(StreamingTokenizer):
     """Embeds integer ids (B, T) into (B, T, dim) tokens plus a (B, T) mask.
+
+    It streams exactly (`tlbkit.streaming`): one token per id, positions continued from the chunk's offset,
+    nothing carried between chunks.
 
     Args:
         vocab_size: int. Number of ids, including the padding id.
@@ -46,9 +50,24 @@ class TokenEmbedding(keras.layers.Layer):
                 f"Sequence length {length} exceeds max_length={self.max_length}. "
                 "Raise max_length or truncate the inputs."
             )
-        x = self.embedding(ids) + self.position(ops.arange(ops.shape(ids)[1]))[None]
+        return self._embed(ids)
+
+    def _embed(self, ids, offset=0):
+        """(B, n) int32 ids at positions `offset + [0, n)` -> the tokenizer's output."""
+        positions = ops.arange(ops.shape(ids)[1], dtype="int32") + ops.cast(offset, "int32")
+        x = self.embedding(ids) + self.position(positions)[None]
         mask = None if self.pad_id is None else ops.not_equal(ids, self.pad_id)
         return {"tokens": x} if mask is None else {"tokens": x, "mask": mask}
+
+    # === Streaming (tlbkit.streaming.StreamingTokenizer) ===
+    def stream_steps(self, chunk_size):
+        return chunk_size  # one token per id
+
+    def stream_embed(self, raw_chunk, carry, offset):
+        return self._embed(ops.cast(raw_chunk, "int32"), offset), carry
+
+    def stream_max_tokens(self):
+        return self.max_length
 
     def get_config(self):
         config = super().get_config()
