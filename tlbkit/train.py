@@ -164,6 +164,57 @@ def train(
         dict of final metrics (also written to `metrics.json`).
     """
     start_time = time.time() if start_time is None else start_time
+    _check_arguments(batch_size, epochs, validation_freq, weight_decay_vectors, ema_momentum, time_budget_min,
+                     steps_per_epoch, strategy)
+    finished = rd.RunDir(model_dir).read_metrics()
+    if finished is not None:
+        print(f"tlbkit: {model_dir} holds a finished run ({finished.get('epochs_completed')} epochs); nothing to do.")
+        return finished
+    keras.utils.set_random_seed(seed)
+
+    # === Data ===
+    spec, names, resume = _load_dataset(dataset, model_dir, is_chief)
+    initial_epoch = int(resume.get("epochs_done", 0))
+    train_ds = pipeline.batched(spec, "train", batch_size, True, seed + initial_epoch, shuffle_buffer, cache)
+    backends.check_numeric_inputs(train_ds.element_spec[0], "train.dataset")
+    val_ds = pipeline.batched(spec, "validation", batch_size, False, cache=cache)
+    steps = steps_per_epoch or _steps_per_epoch(train_ds, spec, batch_size)
+
+    # === Model and compile ===
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        net = _make_model(model, spec.num_classes, names, model_dir, is_chief)
+        lr = make_learning_rate(learning_rate, schedule, int(warmup_epochs * steps), steps * epochs, min_learning_rate,
+                                time_budget=time_budget_min is not None)
+        compile_for_training(net, lr, weight_decay, clip_norm, label_smoothing, jit_compile, ema_momentum)
+        _build_on_first_batch(net, train_ds, strategy, weight_decay_vectors)
+        _initialize_weights(net, spec, batch_size, model_dir, init_from, initial_epoch, epochs)
+
+    # === Callbacks ===
+    recorder, budget, callbacks = _make_callbacks(
+        model_dir, resume, initial_epoch, monitor, is_chief, on_first_step, start_time, ema_momentum, time_budget_min,
+        lr, validation_freq if val_ds is not None else None)
+    if budget is not None and initial_epoch and budget.spent(budget.validates_epoch(initial_epoch)):
+        budget.stopped = True
+        print(f"tlbkit: {model_dir} has spent its time budget ({time_budget_min} min); writing its metrics.")
+        epochs = initial_epoch
+
+    # === Fit ===
+    if initial_epoch < epochs:
+        _fit(net, train_ds, val_ds, initial_epoch, epochs, steps, steps_per_epoch, validation_freq, callbacks)
+    _raise_if_non_finite(recorder, model_dir)
+
+    # === Final metrics ===
+    metrics = final_metrics(net, spec, model_dir, recorder, steps * batch_size, batch_size)
+    metrics.update(_run_facts(strategy, budget, recorder, steps))
+    if is_chief:
+        rd.RunDir(model_dir).write_metrics(metrics)
+    return metrics
+
+
+# === The steps of `train` ===
+def _check_arguments(batch_size, epochs, validation_freq, weight_decay_vectors, ema_momentum, time_budget_min,
+                     steps_per_epoch, strategy):
+    """Fails before any work (data, model) on a backend `train` does not support or a bad argument value."""
     backends.check_supported("tlbkit.train.train")
     checks.positive_int("batch_size", batch_size)
     checks.positive_int("epochs", epochs)
@@ -178,58 +229,75 @@ def train(
                              "own clock); give the run a number of train.epochs instead.")
     if steps_per_epoch is not None:
         checks.positive_int("steps_per_epoch", steps_per_epoch)
-    finished = rd.RunDir(model_dir).read_metrics()
-    if finished is not None:
-        print(f"tlbkit: {model_dir} holds a finished run ({finished.get('epochs_completed')} epochs); nothing to do.")
-        return finished
-    keras.utils.set_random_seed(seed)
+
+
+def _load_dataset(dataset, model_dir, is_chief):
+    """Loads `dataset` and reads the run's resume state; the chief records the class names in the run directory.
+
+    Returns:
+        `(spec, class_names, resume)`: the `DataSpec`, a list of str (`"0"`, `"1"`, ... when the dataset names
+        none) and the dict of `resume.json` (empty for a new run).
+    """
     spec = dataset.load()
     if spec.num_classes is None:
         raise ValueError("the dataset gives neither `num_classes` nor `class_names`.")
     resume = rd.RunDir(model_dir).read_resume()
-    initial_epoch = int(resume.get("epochs_done", 0))
     names = list(spec.class_names or [str(i) for i in range(spec.num_classes)])
     if is_chief:
         rd.RunDir(model_dir).write_classes(names)
+    return spec, names, resume
 
-    # === Data ===
-    train_ds = pipeline.batched(spec, "train", batch_size, True, seed + initial_epoch, shuffle_buffer, cache)
-    backends.check_numeric_inputs(train_ds.element_spec[0], "train.dataset")
-    val_ds = pipeline.batched(spec, "validation", batch_size, False, cache=cache)
-    steps = steps_per_epoch or _steps_per_epoch(train_ds, spec, batch_size)
 
-    # === Model ===
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-    with scope:
-        net = model(num_classes=spec.num_classes)
-        if hasattr(net, "class_names"):  # saved with the model: predict_classes names the classes
-            net.class_names = names
-        if is_chief:  # the plugin packages (and versions) that loading this run's models needs
-            presets.record_plugins(model_dir, net)
-        lr = make_learning_rate(learning_rate, schedule, int(warmup_epochs * steps), steps * epochs, min_learning_rate,
-                                time_budget=time_budget_min is not None)
-        compile_for_training(net, lr, weight_decay, clip_norm, label_smoothing, jit_compile, ema_momentum)
-        example_batch = next(iter(train_ds))
-        net(example_batch[0])  # builds; shape errors between tokenizer and encoder surface here
-        saving.set_probe(net, example_batch[0])  # checkpoints record their outputs on it; every reload compares
-        compat.prepare_multi_worker_fit(net, example_batch, strategy)
-        if not weight_decay_vectors:
-            exclude_vectors_from_weight_decay(net)
-        # Optimizer variables created now, not inside the first traced step: otherwise tf.function
-        # traces the training step twice (once to create them), ~10 s more at CIFAR shapes.
-        net.optimizer.build(net.trainable_variables)
-        if init_from is not None and not initial_epoch:
-            presets.initialize_from(net, init_from)
-        elif getattr(net, "needs_adapt", False) and not initial_epoch:  # e.g. a tokenizer's dataset statistics
-            net.adapt(pipeline.batched(spec, "train", batch_size, training=False, cache=False))
-        if initial_epoch:
-            saving.load_weights(net, rd.RunDir(model_dir).checkpoint("last"))
-            if initial_epoch >= epochs:  # interrupted after its last epoch, before metrics.json
-                print(f"tlbkit: {model_dir} already finished {initial_epoch}/{epochs} epochs; writing its metrics.")
-            else:
-                print(f"tlbkit: resuming {model_dir} after epoch {initial_epoch}/{epochs}.")
+def _make_model(model, num_classes, class_names, model_dir, is_chief):
+    """`model(num_classes=...)`, given the class names; the chief records the plugins loading it needs."""
+    net = model(num_classes=num_classes)
+    if hasattr(net, "class_names"):  # saved with the model: predict_classes names the classes
+        net.class_names = class_names
+    if is_chief:  # the plugin packages (and versions) that loading this run's models needs
+        presets.record_plugins(model_dir, net)
+    return net
 
-    # === Training ===
+
+def _build_on_first_batch(net, train_ds, strategy, weight_decay_vectors):
+    """Builds the compiled `net` and its optimizer on the first training batch, whose first examples become
+    the probe input its checkpoints record outputs on."""
+    example_batch = next(iter(train_ds))
+    net(example_batch[0])  # builds; shape errors between tokenizer and encoder surface here
+    saving.set_probe(net, example_batch[0])  # checkpoints record their outputs on it; every reload compares
+    compat.prepare_multi_worker_fit(net, example_batch, strategy)
+    if not weight_decay_vectors:
+        exclude_vectors_from_weight_decay(net)
+    # Optimizer variables created now, not inside the first traced step: otherwise tf.function
+    # traces the training step twice (once to create them), ~10 s more at CIFAR shapes.
+    net.optimizer.build(net.trainable_variables)
+
+
+def _initialize_weights(net, spec, batch_size, model_dir, init_from, initial_epoch, epochs):
+    """The weights training starts from: a resumed run's `last.keras`; else `init_from`'s trained weights, or
+    (for a model that asks, e.g. a tokenizer's dataset statistics) `net.adapt` on the training split."""
+    if init_from is not None and not initial_epoch:
+        presets.initialize_from(net, init_from)
+    elif getattr(net, "needs_adapt", False) and not initial_epoch:  # e.g. a tokenizer's dataset statistics
+        net.adapt(pipeline.batched(spec, "train", batch_size, training=False, cache=False))
+    if initial_epoch:
+        saving.load_weights(net, rd.RunDir(model_dir).checkpoint("last"))
+        if initial_epoch >= epochs:  # interrupted after its last epoch, before metrics.json
+            print(f"tlbkit: {model_dir} already finished {initial_epoch}/{epochs} epochs; writing its metrics.")
+        else:
+            print(f"tlbkit: resuming {model_dir} after epoch {initial_epoch}/{epochs}.")
+
+
+def _make_callbacks(model_dir, resume, initial_epoch, monitor, is_chief, on_first_step, start_time, ema_momentum,
+                    time_budget_min, lr, validation_freq):
+    """The callbacks of `fit`, in their order: time budget, EMA swap, `RunRecorder`, TensorBoard (chief).
+
+    Args:
+        lr: the learning rate or schedule (a `TimeBudgetCosine` is driven by the budget).
+        validation_freq: int, or None when there is no validation split.
+
+    Returns:
+        `(recorder, budget, callbacks)`; `budget` is None without `time_budget_min`.
+    """
     budget = None
     recorder = RunRecorder(model_dir, resume, monitor, is_chief, on_first_step, start_time,
                            extra_state=lambda: {"time_budget": budget.state()} if budget is not None else {})
@@ -238,29 +306,34 @@ def train(
         callbacks.insert(0, EMAWeights(resumed=bool(initial_epoch)))
     if time_budget_min is not None:
         budget = TimeBudget(60.0 * time_budget_min, recorder.wall_time, lr if isinstance(lr, TimeBudgetCosine) else None,
-                            state=resume.get("time_budget"), validation_freq=validation_freq if val_ds is not None else None)
+                            state=resume.get("time_budget"), validation_freq=validation_freq)
         callbacks.insert(0, budget)  # decides to stop before RunRecorder writes the epoch's resume.json
-        if initial_epoch and budget.spent(budget.validates_epoch(initial_epoch)):
-            budget.stopped = True
-            print(f"tlbkit: {model_dir} has spent its time budget ({time_budget_min} min); writing its metrics.")
-            epochs = initial_epoch
     if is_chief:
         callbacks.append(
             keras.callbacks.TensorBoard(rd.RunDir(model_dir).tensorboard_dir, write_graph=False, update_freq="epoch")
         )
+    return recorder, budget, callbacks
+
+
+def _fit(net, train_ds, val_ds, initial_epoch, epochs, steps, steps_per_epoch, validation_freq, callbacks):
+    """`net.fit` from `initial_epoch` to `epochs`; by steps when `steps_per_epoch` is set or the training
+    pipeline is endless (a split smaller than a batch, repeated)."""
     endless = int(train_ds.cardinality()) == -1  # tf.data.INFINITE_CARDINALITY: a split smaller than a batch
-    if initial_epoch < epochs:
-        net.fit(
-            train_ds.repeat() if steps_per_epoch else train_ds,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=steps if steps_per_epoch or endless else None,
-            validation_data=val_ds,
-            validation_freq=validation_freq,
-            callbacks=callbacks,
-            verbose=1 if sys.stdout.isatty() else 2,
-            shuffle=False,  # the pipeline shuffles (seeded)
-        )
+    net.fit(
+        train_ds.repeat() if steps_per_epoch else train_ds,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=steps if steps_per_epoch or endless else None,
+        validation_data=val_ds,
+        validation_freq=validation_freq,
+        callbacks=callbacks,
+        verbose=1 if sys.stdout.isatty() else 2,
+        shuffle=False,  # the pipeline shuffles (seeded)
+    )
+
+
+def _raise_if_non_finite(recorder, model_dir):
+    """Raises `NonFiniteLossError`, naming the step and epoch, when `recorder` saw a NaN or Inf loss."""
     if recorder.non_finite is not None:
         batch, loss = recorder.non_finite
         raise NonFiniteLossError(
@@ -269,18 +342,18 @@ def train(
             "Lower the learning rate or set train.clip_norm."
         )
 
-    # === Final metrics ===
-    metrics = final_metrics(net, spec, model_dir, recorder, steps * batch_size, batch_size)
-    metrics["replicas"] = strategy.num_replicas_in_sync if strategy is not None else 1
+
+def _run_facts(strategy, budget, recorder, steps):
+    """What `metrics.json` adds to `final_metrics`: the number of replicas and, with a time budget, the
+    budget, what stopped the run and how far a budget-stopped last epoch got."""
+    facts = {"replicas": strategy.num_replicas_in_sync if strategy is not None else 1}
     if budget is not None:
-        metrics["time_budget_s"] = budget.budget_s
-        metrics["stopped_by"] = "time_budget" if budget.stopped else "epochs"
+        facts["time_budget_s"] = budget.budget_s
+        facts["stopped_by"] = "time_budget" if budget.stopped else "epochs"
         last = recorder.history[-1] if recorder.history else {}
         if budget.stopped and "steps" in last:
-            metrics["last_epoch_steps"] = f"{last['steps']}/{steps}"
-    if is_chief:
-        rd.RunDir(model_dir).write_metrics(metrics)
-    return metrics
+            facts["last_epoch_steps"] = f"{last['steps']}/{steps}"
+    return facts
 
 
 def _steps_per_epoch(train_ds, spec, batch_size):
