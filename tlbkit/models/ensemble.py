@@ -9,7 +9,7 @@ from tlbkit.models.sequence_classifier import mark_built_from_parts
 
 
 @tlbkit_export("tlbkit.models.Ensemble")
-class Ensemble(keras.Model):
+class Ensemble(predictions.ClassNames, keras.Model):
     """`k` member models of one design, trained at once as `k` separate runs would be, and averaged.
 
     The members share nothing: each has its own tokenizer, encoder and head, initialised
@@ -57,28 +57,6 @@ class Ensemble(keras.Model):
     def num_classes(self):
         """The number of logits (the first member's `num_classes`), or None when it does not say."""
         return getattr(self.members[0], "num_classes", None)
-
-    @property
-    def class_names(self):
-        """Tuple of the class names in logit order, or None (then `predict_classes` gives class ids)."""
-        return self._class_names
-
-    @class_names.setter
-    def class_names(self, value):
-        self._class_names = predictions.check_class_names(value, self.num_classes)
-
-    def predict_classes(self, x, top_k=1, batch_size=256):
-        """The `top_k` most probable classes of each input, as `SequenceClassifier.predict_classes`.
-
-        Args:
-            x: what the members take (images of 0-255 pixels, a list of str, series arrays...).
-            top_k: int. Classes per input. Defaults to `1`.
-            batch_size: int. Defaults to `256`.
-
-        Returns:
-            A list, one list of `top_k` `(name, probability)` tuples per input.
-        """
-        return predictions.predict_classes(self, x, top_k, batch_size)
 
     def call(self, inputs, training=None):
         if training:

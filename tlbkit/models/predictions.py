@@ -87,3 +87,35 @@ def predict_classes(model, x, top_k=1, batch_size=256):
     k = min(top_k, probs.shape[-1])
     order = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
     return [[(names[i], float(p[i])) for i in row] for row, p in zip(order, probs)]
+
+
+class ClassNames:
+    """Mixin of the classifier models (`SequenceClassifier`, `Ensemble`): `class_names`, checked against the
+    model's `num_classes`, and `predict_classes`."""
+
+    @property
+    def class_names(self):
+        """Tuple of the class names in logit order, or None (then `predict_classes` gives class ids)."""
+        return self._class_names
+
+    @class_names.setter
+    def class_names(self, value):
+        self._class_names = check_class_names(value, self.num_classes)
+
+    def predict_classes(self, x, top_k=1, batch_size=256):
+        """The `top_k` most probable classes of each input: `(class name, probability)` pairs, best first.
+
+        Args:
+            x: what the model takes: images (N, H, W, C) of 0-255 pixels, a list of str, series arrays
+                (N, T[, C])...
+            top_k: int. Classes per input. Defaults to `1`.
+            batch_size: int. Defaults to `256`.
+
+        Returns:
+            A list, one list of `top_k` `(name, probability)` tuples per input.
+
+        Example:
+        >>> model.predict_classes(np.zeros((1, 32, 32, 3), "uint8"), top_k=2)  # doctest: +SKIP
+        [[('frog', 0.41), ('cat', 0.22)]]
+        """
+        return predict_classes(self, x, top_k, batch_size)

@@ -16,7 +16,7 @@ def split_tokens(tokenized):
 
 
 @tlbkit_export("tlbkit.models.SequenceClassifier")
-class SequenceClassifier(keras.Model):
+class SequenceClassifier(predictions.ClassNames, keras.Model):
     """`tokenizer -> encoder -> head`, trained with `fit` like any Keras model.
 
     The tokenizer turns raw inputs (images, bytes, series...) into (B, T, dim)
@@ -60,34 +60,6 @@ class SequenceClassifier(keras.Model):
     def num_classes(self):
         """The number of logits (the head's `num_classes`), or None for a head that does not say."""
         return getattr(self.head, "num_classes", None)
-
-    @property
-    def class_names(self):
-        """Tuple of the class names in logit order, or None (then `predict_classes` gives class ids)."""
-        return self._class_names
-
-    @class_names.setter
-    def class_names(self, value):
-        self._class_names = predictions.check_class_names(value, self.num_classes)
-
-    def predict_classes(self, x, top_k=1, batch_size=256):
-        """The `top_k` most probable classes of each input: `(class name, probability)` pairs, best first.
-
-        Args:
-            x: what the model takes (see the class docstring): images (N, H, W, C) of 0-255 pixels, a list
-                of str, series arrays (N, T[, C])...
-            top_k: int. Classes per input. Defaults to `1`.
-            batch_size: int. Defaults to `256`.
-
-        Returns:
-            A list, one list of `top_k` `(name, probability)` tuples per input.
-
-        Example:
-        >>> model = SequenceClassifier.from_preset("cifar10_tlb")  # doctest: +SKIP
-        >>> model.predict_classes(np.zeros((1, 32, 32, 3), "uint8"), top_k=2)  # doctest: +SKIP
-        [[('frog', 0.31), ('cat', 0.12)]]
-        """
-        return predictions.predict_classes(self, x, top_k, batch_size)
 
     def call(self, inputs, training=None):
         if self.test_time_views is None or training:
