@@ -169,11 +169,9 @@ class Worker:
 
 
 def emit(obj):
-    line = json.dumps(obj)
-    print(line, flush=True)
-    if FLAGS.json_out:
-        with open(FLAGS.json_out, "a") as f:
-            f.write(line + "\n")
+    from bench.timing import emit as emit_line
+
+    emit_line(obj, FLAGS.json_out)
 
 
 def table(first, best):
@@ -201,6 +199,7 @@ def table(first, best):
 
 def main(argv):
     del argv
+    sys.path.insert(0, ROOT)
     if FLAGS.worker:
         return serve()
     if FLAGS.from_json:

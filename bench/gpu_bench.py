@@ -16,7 +16,6 @@
 Prints JSON lines; writes them to --json_out too.
 """
 
-import json
 import os
 import sys
 import time
@@ -40,11 +39,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def emit(obj):
-    line = json.dumps(obj)
-    print(line, flush=True)
-    if FLAGS.json_out:
-        with open(FLAGS.json_out, "a") as f:
-            f.write(line + "\n")
+    from bench.timing import emit as emit_line
+
+    emit_line(obj, FLAGS.json_out)
 
 
 def throughput(batch, steps):

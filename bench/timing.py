@@ -1,5 +1,6 @@
-"""Timing helper shared by the benchmarks."""
+"""Timing and output helpers shared by the benchmarks."""
 
+import json
 import time
 
 import numpy as np
@@ -17,3 +18,12 @@ def time_calls(fn, repeats):
     for _ in range(repeats):
         np.asarray(fn())
     return first, (time.perf_counter() - t0) / repeats
+
+
+def emit(obj, json_out=None):
+    """Prints `obj` as one JSON line and, with `json_out`, appends the line to that file."""
+    line = json.dumps(obj)
+    print(line, flush=True)
+    if json_out:
+        with open(json_out, "a") as f:
+            f.write(line + "\n")
