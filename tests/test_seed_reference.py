@@ -13,9 +13,9 @@ def test_seed_mode_matches_plain_rnn_reference():
     expected = keras.ops.convert_to_numpy(reference(images))
     assert reference.count_params() == 364_810
     ours = build_tlbkit_seed()
-    ours(images)
+    ours(images * 255.0)  # tlbkit's image tokenizers take 0-255 pixels and scale them by their input_scale (1/255)
     copy_weights_to_tlbkit(reference, ours)
-    got = keras.ops.convert_to_numpy(keras.ops.softmax(ours(images)))
+    got = keras.ops.convert_to_numpy(keras.ops.softmax(ours(images * 255.0)))
     np.testing.assert_allclose(got, expected, atol=2e-5)
     # Not trivially equal: the prediction changes with the image.
     assert np.abs(expected[0] - expected[1]).max() > 1e-4

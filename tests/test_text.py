@@ -270,7 +270,7 @@ def test_imdb_bytes_cpu_train_predict_and_score_other_data(tmp_path):
                       check=True)
     scored = json.loads(proc.stdout.strip().splitlines()[-1])
     assert scored["examples"] == 6 and scored["checkpoint"] == "last" and scored["data"] == str(test_only)
-    assert (model_dir / "eval_aclImdb_last.json").exists()
+    assert (model_dir / "eval_aclImdb_test_last.json").exists()  # the data, the split and the checkpoint
     (test_only / "test" / "meh").mkdir()
     (test_only / "test" / "meh" / "0_5.txt").write_text("so-so")
     proc = run_binary("evaluate", f"--model_dir={model_dir}", f"--data={test_only / 'test'}", env=env)

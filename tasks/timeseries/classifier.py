@@ -148,6 +148,7 @@ class TLBClassifier:
 
     def predict(self, X, batch_size=256):
         """`(n,)` predicted labels (elements of `classes_`)."""
+        self._check_fitted()
         return self.classes_[self.predict_proba(X, batch_size).argmax(-1)]
 
     def score(self, X, y):

@@ -124,7 +124,7 @@ def main(argv):
     cli.setup_devices()
     model_dir = cli.trained_run_dir()
     output_dir = FLAGS.output_dir or (run_dir.VIZ_DIR if FLAGS.preset else run_dir.RunDir(model_dir).viz_dir)
-    for path in visualize(model_dir, paths, output_dir, FLAGS.checkpoint):
+    for path in visualize(model_dir, paths, output_dir, cli.checkpoint_of(model_dir)):
         print(path)
 
 
