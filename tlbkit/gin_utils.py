@@ -127,6 +127,22 @@ def qualified(source, name):
     return os.path.join(source, name) if os.path.isabs(source) else f"{source}:{name}"
 
 
+def ambiguous(kind, name, found, qualify=None):
+    """The message for `name` given by several sources: each source with its location, then the qualified names
+    to choose from.
+
+    Args:
+        kind: str. What is named (`"config"`, `"preset"`).
+        name: str. The bare name asked for.
+        found: list of `(source, location)`.
+        qualify: `(source, name) -> str`. Defaults to `qualified` (the configs' rule).
+    """
+    qualify = qualify or qualified
+    return (f"{kind} {name!r} is given by {len(found)} sources: "
+            + ", ".join(f"{source} ({where})" for source, where in found)
+            + "; name the one you mean: " + " or ".join(repr(qualify(s, name)) for s, _ in found) + ".")
+
+
 def _split_qualified(name, extra):
     """`(folder, config name)` for `source:name` naming a source, else None."""
     source, sep, rest = name.partition(":")
@@ -162,10 +178,7 @@ def resolve(name, extra=()):
         if len(found) == 1:
             return found[0][1]
         if len(found) > 1:
-            raise GinConfigError(
-                f"config {name!r} is given by {len(found)} sources: "
-                + ", ".join(f"{source} ({path})" for source, path in found)
-                + "; name the one you mean: " + " or ".join(repr(qualified(s, name)) for s, _ in found) + ".")
+            raise GinConfigError(ambiguous("config", name, found))
     raise GinConfigError(
         f"config file {name!r} not found (searched: {', '.join(search_paths(extra))}). "
         "Give a path, add its folder with --gin_search_path, or see the shipped configs with --list."

@@ -171,10 +171,9 @@ def resolve(name_or_path):
     if len(found) == 1:
         return found[0][1]
     if len(found) > 1:
-        raise PresetError(
-            f"preset {name_or_path!r} is given by {len(found)} sources: "
-            + ", ".join(f"{source} ({folder})" for source, folder in found)
-            + "; name the one you mean: " + " or ".join(repr(qualified(s, name_or_path)) for s, _ in found) + ".")
+        from tlbkit import gin_utils
+
+        raise PresetError(gin_utils.ambiguous("preset", name_or_path, found, qualified))
     raise PresetError(f"unknown preset {name_or_path!r}. Installed presets: {', '.join(folders()) or '(none)'}.")
 
 
