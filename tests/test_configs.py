@@ -84,3 +84,15 @@ def test_size_files_hold_macros_only():
         if name.startswith("sizes/"):
             lines = [line.strip() for line in open(os.path.join(GIN, name)) if line.strip() and not line.startswith("#")]
             assert all(line.split(" = ")[0].isupper() for line in lines), name
+
+
+def test_a_second_parse_in_one_process_replaces_the_locked_first():
+    # gin locks a parsed config; the Python surface (TLBClassifier.fit twice, tlbkit.train after a load) parses
+    # again in the same process, which failed with "Attempted to modify locked Gin config" before.
+    gin_utils.parse(["recall_cpu.gin"], ["train.epochs = 3"])
+    assert gin.config_is_locked() and gin.query_parameter("train.epochs") == 3
+    try:
+        gin_utils.parse(["recall_cpu.gin"], [])
+        assert gin.query_parameter("train.epochs") != 3
+    finally:
+        gin.clear_config()

@@ -241,8 +241,10 @@ def quiet_gin_logging():
 def parse(files, params, extra_search=(), skip_unknown=False):
     """Parses gin files (by path or name) and bindings; returns the parsed config text.
 
-    The built-in and installed plugins are imported first (`plugins.ensure_loaded`), so configs find
-    their registered names whatever the caller imported.
+    The parsed config replaces whatever was parsed before in this process (gin locks a parsed config, so a
+    second `tlbkit.train`, `TLBClassifier.fit` or sweep trial in one process would otherwise fail). The
+    built-in and installed plugins are imported first (`plugins.ensure_loaded`), so configs find their
+    registered names whatever the caller imported.
 
     Raises:
         GinConfigError: one line naming the problem (unknown names list the registered ones).
@@ -254,6 +256,7 @@ def parse(files, params, extra_search=(), skip_unknown=False):
     plugins.ensure_loaded()  # the built-in and installed plugins register their names with gin on import
     _install_reader()  # includes resolve by source, as --gin_file does
     paths = [resolve(f, extra_search) for f in files]
+    gin.clear_config()
     _PARSE_STATE["extra"] = tuple(extra_search)
     with quiet_gin_logging():
         try:
