@@ -15,8 +15,8 @@ import time
 import keras
 from keras import ops
 
+from tlbkit import checks
 from tlbkit.api_export import tlbkit_export
-from tlbkit.layers import checks
 
 
 @tlbkit_export("tlbkit.time_budget.TimeBudgetCosine")

@@ -8,7 +8,7 @@ import time
 import gin
 import keras
 
-from tlbkit import backends, compat
+from tlbkit import backends, checks, compat
 from tlbkit import evaluate as evaluate_lib
 from tlbkit import pipeline
 from tlbkit import presets
@@ -16,7 +16,6 @@ from tlbkit import run_dir as rd
 from tlbkit import saving
 from tlbkit.callbacks import RunRecorder
 from tlbkit.ema import EMAWeights, check_ema_momentum
-from tlbkit.layers import checks
 from tlbkit.losses import SparseCategoricalCrossentropy
 from tlbkit.metrics import Accuracy, CrossEntropy
 from tlbkit.time_budget import TimeBudget, TimeBudgetCosine

@@ -4,9 +4,8 @@ import keras
 
 from tlbkit_tasks.common.token_embedding import TokenEmbedding
 from tlbkit_tasks.text import text_ops
-from tlbkit import registry
+from tlbkit import checks, registry
 from tlbkit.api_export import tlbkit_export
-from tlbkit.layers import checks
 
 NUM_BYTE_IDS = 257  # 0 = padding, byte b -> b + 1
 

@@ -20,9 +20,8 @@ import random
 
 import numpy as np
 
-from tlbkit import data, registry
+from tlbkit import checks, data, registry
 from tlbkit_tasks.text import text_data
-from tlbkit.layers import checks
 
 OPERATORS = ("[MAX", "[MIN", "[MED", "[SM")
 END = "]"

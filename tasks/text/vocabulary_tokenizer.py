@@ -7,9 +7,8 @@ import keras
 
 from tlbkit_tasks.common.token_embedding import TokenEmbedding
 from tlbkit_tasks.text import text_ops
-from tlbkit import registry
+from tlbkit import checks, registry
 from tlbkit.api_export import tlbkit_export
-from tlbkit.layers import checks
 
 PAD_ID, OOV_ID = 0, 1
 OOV_TOKEN = "[UNK]"

@@ -3,9 +3,8 @@
 import keras
 from keras import ops
 
-from tlbkit import registry
+from tlbkit import checks, registry
 from tlbkit.api_export import tlbkit_export
-from tlbkit.layers import checks
 from tlbkit_tasks.timeseries import series_ops
 from tlbkit_tasks.timeseries.patch_tokenizer import SeriesPatchTokenizer
 

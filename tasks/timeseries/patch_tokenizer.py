@@ -6,9 +6,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from tlbkit import registry
+from tlbkit import checks, registry
 from tlbkit.api_export import tlbkit_export
-from tlbkit.layers import checks
 from tlbkit.streaming import StreamingTokenizer
 from tlbkit_tasks.timeseries import series_ops
 

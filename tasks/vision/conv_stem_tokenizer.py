@@ -3,9 +3,8 @@
 import keras
 from keras import ops
 
-from tlbkit import registry
+from tlbkit import checks, registry
 from tlbkit.api_export import tlbkit_export
-from tlbkit.layers import checks
 from tlbkit_tasks.vision.patch_tokenizer import PIXEL_SCALE, check_input_scale, check_input_shape, scale_pixels
 
 DOWNSAMPLES = ("pool", "stride")

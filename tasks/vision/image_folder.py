@@ -6,9 +6,8 @@ import os
 import numpy as np
 from absl import logging
 
-from tlbkit import data, registry
+from tlbkit import checks, data, registry
 from tlbkit.data import DataSpec
-from tlbkit.layers import checks
 from tlbkit_tasks.common import sources
 from tlbkit_tasks.vision.augment import make_batch_mix, make_maps
 

@@ -3,9 +3,8 @@
 import keras
 from keras import ops
 
-from tlbkit import registry
+from tlbkit import checks, registry
 from tlbkit.api_export import tlbkit_export
-from tlbkit.layers import checks
 
 
 def check_image_size(image_size, patch_size):

@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from tlbkit.layers import checks
+from tlbkit import checks
 
 NORM_MODES = ("pre", "qkv")
 

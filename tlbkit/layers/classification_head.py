@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
+from tlbkit import checks
 from tlbkit.api_export import tlbkit_export
-from tlbkit.layers import checks
 
 POOLINGS = ("state", "last_chunk", "mean")
 

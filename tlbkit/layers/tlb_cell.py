@@ -3,8 +3,9 @@
 import keras
 from keras import ops
 
+from tlbkit import checks
 from tlbkit.api_export import tlbkit_export
-from tlbkit.layers import attention_math, checks
+from tlbkit.layers import attention_math
 from tlbkit.layers.attention_block import AttentionBlock
 from tlbkit.layers.block_config import BlockConfig, block_config_property
 

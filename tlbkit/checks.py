@@ -1,5 +1,5 @@
-"""Argument checks shared by the layers: each raises a ValueError that names the argument,
-the value received and what is allowed."""
+"""Argument checks shared by the engine and the plugins (layers, data sources, the trainer): each raises
+a ValueError that names the argument, the value received and what is allowed."""
 
 
 def positive_int(name, value):
