@@ -10,7 +10,7 @@ import pytest
 from binaries import ROOT, run_binary
 
 BINARIES = {"train": "tlbkit.bin.train", "evaluate": "tlbkit.bin.evaluate", "predict": "tlbkit.bin.predict",
-            "export": "tlbkit.bin.export", "ablate": "tlbkit.bin.ablate", "viz": "tlbkit_tasks.vision.viz"}
+            "export": "tlbkit.bin.export", "ablate": "tlbkit.bin.ablate", "viz": "tlbkit.bin.viz"}
 
 
 def run_module(module, *args, env=None):

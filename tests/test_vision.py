@@ -2,14 +2,12 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from binaries import ROOT, assert_eval_reproduces_metrics, run_binary
+from binaries import assert_eval_reproduces_metrics, run_binary
 from tlbkit_tasks.vision import ConvStemTokenizer, FlipViews, PatchTokenizer, image_folder, tfds_images
 from tlbkit_tasks.vision.image_folder import BadImageError
 from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
@@ -252,10 +250,7 @@ def test_one_train_step_with_each_cifar_gin_file(folder, tmp_path, gin_file):
 @pytest.mark.slow
 def test_viz_and_predict_on_seed_cpu_run(folder, seed_cpu_run):
     image = str(folder / "train" / "cat" / "0000.jpg")
-    proc = subprocess.run([sys.executable, "-m", "tlbkit_tasks.vision.viz", f"--model_dir={seed_cpu_run}", image],
-                          capture_output=True, text=True, cwd=ROOT, timeout=600,
-                          env=dict(os.environ, PYTHONPATH=ROOT))
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_binary("viz", f"--model_dir={seed_cpu_run}", image, check=True)
     out = seed_cpu_run / "viz" / "0000_attention.png"
     assert out.exists() and out.stat().st_size > 1000
     assert open(out, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
@@ -297,8 +292,7 @@ def test_viz_on_a_non_image_run_fails_before_writing(tmp_path):
                *tiny_params("train.epochs = 1", "train.steps_per_epoch = 1"), check=True)
     ids = tmp_path / "ids.txt"
     ids.write_text(",".join(["1"] * 16))
-    proc = subprocess.run([sys.executable, "-m", "tlbkit_tasks.vision.viz", f"--model_dir={model_dir}", str(ids)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=600, env=dict(os.environ, PYTHONPATH=ROOT))
+    proc = run_binary("viz", f"--model_dir={model_dir}", str(ids))
     assert proc.returncode == 2 and "tlbkit-viz needs an image task" in proc.stderr, proc.stderr[-2000:]
     assert not (model_dir / "viz").exists()
 
@@ -308,7 +302,7 @@ def test_viz_refuses_an_ensemble_by_name():
 
     from tlbkit.layers import ClassificationHead, TLBCell, TLBEncoder
     from tlbkit.models import Ensemble, SequenceClassifier
-    from tlbkit_tasks.vision.viz import attention_maps
+    from tlbkit_tasks.vision.attention_maps import attention_maps
 
     members = [SequenceClassifier(TLBEncoder(TLBCell(dim=16, num_heads=2, num_layers=1, r=1), 4), ClassificationHead(2))
                for _ in range(2)]

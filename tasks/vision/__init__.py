@@ -1,4 +1,5 @@
-"""Vision plugins: patch and conv-stem tokenizers, image-folder and TFDS datasets, augmentation, flip views."""
+"""Vision plugins: patch and conv-stem tokenizers, image-folder and TFDS datasets, augmentation, flip views,
+and the attention maps that `tlbkit-viz` draws (`attention_maps`)."""
 
 from tlbkit_tasks.vision.conv_stem_tokenizer import ConvStemTokenizer  # noqa: F401
 from tlbkit_tasks.vision.flip_views import FlipViews  # noqa: F401
