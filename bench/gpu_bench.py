@@ -36,6 +36,7 @@ flags.DEFINE_boolean("smoke", False, "Tiny data, one epoch, batch 32: check that
 flags.DEFINE_string("json_out", None, "Append JSON lines here.")
 FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.join(ROOT, "tests")  # keras_io_reference.py: the plain re-implementation of the keras-io example
 
 
 def emit(obj):
@@ -48,7 +49,7 @@ def throughput(batch, steps):
     import keras
     import numpy as np
 
-    from bench.seed_reference import build_tlbkit_seed
+    from keras_io_reference import build_tlbkit_seed
     from bench.timing import time_calls
 
     keras.utils.set_random_seed(0)
@@ -232,7 +233,7 @@ def main(argv):
     del argv
     import keras
 
-    sys.path.insert(0, ROOT)
+    sys.path[:0] = [ROOT, TESTS]
     variants = [("recipe", [])] + [parse_variant(v) for v in FLAGS.variant]
     keras.mixed_precision.set_global_policy(FLAGS.precision)
     emit({"backend": keras.backend.backend(), "precision": FLAGS.precision,

@@ -17,13 +17,14 @@ import time
 
 from absl import app, flags
 
-flags.DEFINE_string("model", "tlbkit", "A benchmark variant (bench/seed_reference.VARIANTS) to profile.")
+flags.DEFINE_string("model", "tlbkit", "A benchmark variant (tests/keras_io_reference.VARIANTS) to profile.")
 flags.DEFINE_integer("batch", 256, "Batch size.")
 flags.DEFINE_integer("steps", 2, "Profiled training steps.")
 flags.DEFINE_integer("top", 25, "Op types to print.")
 FLAGS = flags.FLAGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.join(ROOT, "tests")  # keras_io_reference.py: the plain re-implementation of the keras-io example
 
 
 def op_times(xplane_path, steps):
@@ -48,10 +49,10 @@ def op_times(xplane_path, steps):
 
 def main(argv):
     del argv
-    sys.path.insert(0, ROOT)
+    sys.path[:0] = [ROOT, TESTS]
     import tensorflow as tf
 
-    from bench.seed_reference import compiled_variant
+    from keras_io_reference import compiled_variant
     model, images, labels = compiled_variant(FLAGS.model, FLAGS.batch)
     for _ in range(2):
         model.train_on_batch(images, labels)

@@ -14,6 +14,8 @@ training examples/s after it.
 """
 
 import json
+import os
+import sys
 
 from absl import app, flags
 
@@ -21,6 +23,9 @@ flags.DEFINE_integer("batch", 64, "Batch size.")
 flags.DEFINE_integer("steps", 10, "Timed training steps after the first.")
 flags.DEFINE_multi_string("variant", ["loop", "loop_xla", "unroll"], "Variants to time.")
 FLAGS = flags.FLAGS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.join(ROOT, "tests")  # keras_io_reference.py: the plain re-implementation of the keras-io example
 
 
 def build(unroll):
@@ -59,9 +64,10 @@ VARIANTS = ("loop", "loop_xla", "unroll", "unroll_xla")
 
 def main(argv):
     del argv
+    sys.path[:0] = [ROOT, TESTS]
     import keras
 
-    from bench.seed_reference import check_variants
+    from keras_io_reference import check_variants
 
     check_variants(FLAGS.variant, VARIANTS)
     for name in FLAGS.variant:

@@ -38,6 +38,7 @@ flags.DEFINE_string("json_out", None, "Also write all results to this JSON file.
 FLAGS = flags.FLAGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.join(ROOT, "tests")  # keras_io_reference.py: the plain re-implementation of the keras-io example
 
 
 def seed_flops_per_example(tokens=144, chunk=8, dim=64, ffn=256, applications_per_chunk=10, patch_dim=48):
@@ -89,7 +90,7 @@ def prepared_variant(name, batch):
     inference, with its build / first-step / first-inference seconds."""
     import tensorflow as tf
 
-    from bench.seed_reference import compiled_variant
+    from keras_io_reference import compiled_variant
 
     model, images, labels = compiled_variant(name, batch)
     # Build the model and its optimizer first, as tlbkit-train does; otherwise the optimizer's
@@ -164,11 +165,11 @@ def same_process_rates(names, batch, steps, infer_steps, rounds):
 
 def main(argv):
     del argv
-    sys.path.insert(0, ROOT)
+    sys.path[:0] = [ROOT, TESTS]
     if FLAGS.variant:
         print(json.dumps(fresh_process_run(FLAGS.variant, FLAGS.batch, FLAGS.steps)), flush=True)
         return
-    from bench.seed_reference import check_variants
+    from keras_io_reference import check_variants
 
     check_variants(FLAGS.variants)
     gflops = matmul_gflops()

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from bench.seed_reference import SeedModel, build_tlbkit_seed, copy_weights_to_tlbkit
+from keras_io_reference import SeedModel, build_tlbkit_seed, copy_weights_to_tlbkit
 
 
 def test_seed_mode_matches_plain_rnn_reference():

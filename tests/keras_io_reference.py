@@ -5,6 +5,9 @@ built from `keras.layers.MultiHeadAttention`, `LayerNormalization` and `Dense`, 
 composes them (separate query/key/value LayerNorms, the perceptual-module list whose blocks 0, 2, 4 are
 re-used for cross-attention, latents = chunk_size, zero initial state, GAP over the last chunk's fast
 output, softmax head). It is deliberately *not* tlbkit: it is the baseline tlbkit is measured against.
+
+It lives beside the test that checks tlbkit against it (tests/test_keras_io_reference.py); the benchmarks
+that time it (bench/throughput.py, profile.py, recurrence.py, gpu_bench.py) put tests/ on `sys.path`.
 """
 
 
