@@ -5,7 +5,8 @@ user runs them; the PyTorch backend refused at start.
 
 Under JAX the engine tests run op by op on the CPU, several times slower than under TensorFlow; the ones that
 test TensorFlow-only loop options, repeat a check per dtype or per block variant, or check only Python-side
-structure (argument errors, the seed layout's parameter count) run under TensorFlow only (`SKIP_UNDER_JAX`). The encoder's hand-written gradient is still checked against JAX's autodiff."""
+structure (argument errors, the keras-io layout's parameter count) run under TensorFlow only (`SKIP_UNDER_JAX`).
+The encoder's hand-written gradient is still checked against JAX's autodiff."""
 
 import csv
 import glob
@@ -24,7 +25,7 @@ JAX = {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed (pip install -e .[dev])")
 
 SKIP_UNDER_JAX = ("not mixed_bfloat16 and not serial_loop and not unrolled_loop and not block_gradient "
-                  "and not seed_layout_structure and not bad_")
+                  "and not keras_io_layout_structure and not bad_")
 
 
 @pytest.mark.slow

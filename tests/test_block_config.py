@@ -23,7 +23,8 @@ OLD_BLOCK_KEYS = {"dim", "num_heads", "key_dim", "ffn_ratio", "dropout", "attent
 
 def test_cell_config_round_trips_through_block_config():
     cell = TLBCell(dim=16, num_heads=2, key_dim=4, ffn_ratio=1.5, num_layers=2, r=1, num_latents=3, dropout=0.2,
-                   attention_dropout=0.1, layout="seed", norm_mode="qkv", gelu_approximate=True, custom_gradient=False)
+                   attention_dropout=0.1, layout="keras_io", norm_mode="qkv", gelu_approximate=True,
+                   custom_gradient=False)
     config = cell.get_config()
     assert set(config) >= set(OLD_CELL_CONFIG)  # the flat keys of before, no nesting
     assert BlockConfig.from_dict(config) == cell.block_config

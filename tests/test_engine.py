@@ -242,7 +242,7 @@ def test_encoder_training_gradients_match_automatic_differentiation(policy, tole
     x = tokens(length=3 * CHUNK + 2)
     mask = np.ones(x.shape[:2], bool)
     mask[1, -5:] = False
-    encoders = [make_encoder(layout="seed", norm_mode="qkv", dropout=0.2, attention_dropout=0.2,
+    encoders = [make_encoder(layout="keras_io", norm_mode="qkv", dropout=0.2, attention_dropout=0.2,
                              custom_gradient=custom) for custom in (True, False)]
     for enc in encoders:
         enc(x)
@@ -269,10 +269,10 @@ def test_encoder_training_gradients_match_automatic_differentiation(policy, tole
         np.testing.assert_allclose(m, a, atol=tolerance * max(np.abs(a).max(), 1e-3), err_msg=v.path)
 
 
-# === Seed mode ===
-def test_seed_layout_structure_and_parameters():
+# === Keras-io mode ===
+def test_keras_io_layout_structure_and_parameters():
     cell = TLBCell(dim=64, num_heads=1, key_dim=64, num_layers=4, r=2, num_latents=8, dropout=0.2,
-                   attention_dropout=0.2, layout="seed", norm_mode="qkv", initial_state="zeros")
+                   attention_dropout=0.2, layout="keras_io", norm_mode="qkv", initial_state="zeros")
     enc = TLBEncoder(cell, chunk_size=8)
     model = SequenceClassifier(enc, ClassificationHead(10, pooling="last_chunk", chunk_size=8, norm=False))
     model(np.zeros((1, 144, 64), "float32"))
@@ -285,6 +285,38 @@ def test_seed_layout_structure_and_parameters():
     assert model.count_params() == 7 * 50_240 + 650
     assert tuple(ops.shape(enc.init_state(2))) == (2, 8, 64)
     np.testing.assert_array_equal(np_(enc.init_state(2)), 0.0)
+
+
+def test_the_old_layout_name_seed_loads_as_keras_io_with_the_same_outputs(tmp_path):
+    # `layout="seed"` was renamed "keras_io": a .keras file (or config) holding the old name loads as the new
+    # layout, warns, gives the same outputs and is saved again with the new name.
+    import json
+    import zipfile
+
+    keras.utils.set_random_seed(0)
+    model = SequenceClassifier(make_encoder(layout="keras_io", norm_mode="qkv", initial_state="zeros"),
+                               ClassificationHead(3))
+    x = tokens()
+    before = np_(model(x))
+    new_file, old_file = tmp_path / "new.keras", tmp_path / "old.keras"
+    model.save(new_file)
+    with zipfile.ZipFile(new_file) as src, zipfile.ZipFile(old_file, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "config.json":
+                assert data.count(b'"layout": "keras_io"') == 1
+                data = data.replace(b'"layout": "keras_io"', b'"layout": "seed"')
+            dst.writestr(item, data)
+    with pytest.warns(FutureWarning, match="`layout='seed'` was renamed 'keras_io'"):
+        loaded = keras.saving.load_model(old_file)
+    cell = loaded.encoder.cell
+    assert cell.layout == "keras_io" and cell.get_config()["layout"] == "keras_io"
+    assert cell.schedule == model.encoder.cell.schedule
+    np.testing.assert_allclose(np_(loaded(x)), before, atol=1e-6)
+    loaded.save(tmp_path / "again.keras")
+    with zipfile.ZipFile(tmp_path / "again.keras") as again:
+        saved = json.loads(again.read("config.json"))
+    assert saved["config"]["encoder"]["config"]["cell"]["config"]["layout"] == "keras_io"
 
 
 def test_paper_layout_interleaves_cross_attention():
@@ -315,7 +347,7 @@ def test_keras_save_load_round_trip(tmp_path, encoder):
         (dict(dim=16, r=0), "`r` must be"),
         (dict(dim=16, num_latents=0), "num_latents"),
         (dict(dim=16, dropout=1.5), "`dropout` must be in [0, 1)"),
-        (dict(dim=16, layout="fancy"), "'paper', 'seed'"),
+        (dict(dim=16, layout="fancy"), "'paper', 'keras_io'"),
         (dict(dim=16, initial_state="random"), "'zeros', 'learned'"),
     ],
 )

@@ -56,7 +56,7 @@ def test_attention_block_cross_attention():
                    call_kwargs={"context": tokens(length=5, seed=1)}, symbolic=False)
 
 
-@pytest.mark.parametrize("layout", ["paper", "seed"])
+@pytest.mark.parametrize("layout", ["paper", "keras_io"])
 def test_tlb_cell(layout):
     state = np.random.default_rng(1).normal(size=(2, LATENTS, DIM)).astype("float32")
     run_layer_test(lambda **kw: cell(layout=layout, **kw), (tokens(length=CHUNK), state),

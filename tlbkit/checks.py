@@ -1,5 +1,8 @@
 """Argument checks shared by the engine and the plugins (layers, data sources, the trainer): each raises
-a ValueError that names the argument, the value received and what is allowed."""
+a ValueError that names the argument, the value received and what is allowed; `renamed` maps a renamed
+value to its new name."""
+
+import warnings
 
 
 def positive_int(name, value):
@@ -40,3 +43,20 @@ def in_range(name, value, low, high):
         raise ValueError(
             f"`{name}` must be between {low} and {high}. Received: {name}={value!r}"
         )
+
+
+def renamed(name, value, renames):
+    """`value`, or its new name when `renames` maps it: an old name that configs and saved `.keras` files
+    may still hold keeps working (as the new one), with a FutureWarning that names the new one.
+
+    Args:
+        name: str. The argument (named in the warning).
+        value: the value received.
+        renames: dict `{old name: new name}`.
+    """
+    if isinstance(value, str) and value in renames:
+        new = renames[value]
+        warnings.warn(f"`{name}={value!r}` was renamed {new!r}: it works as {new!r}, but write {name}={new!r} "
+                      "(a file saved again holds the new name).", FutureWarning, stacklevel=3)
+        return new
+    return value

@@ -6,10 +6,14 @@ in the legacy keras-core (docs/architecture.md).
 
 import keras
 
-AUGMENTS = ("none", "flip", "crop_flip", "seed", "strong")
+from tlbkit import checks
+
+AUGMENTS = ("none", "flip", "crop_flip", "keras_io", "strong")
+# Old augmentation names that configs may hold: they work as the new name.
+RENAMED_AUGMENTS = {"seed": "keras_io"}
 
 
-def make_maps(image_size, augment="seed", resize_margin=20, randaugment_ops=2, randaugment_factor=0.5,
+def make_maps(image_size, augment="keras_io", resize_margin=20, randaugment_ops=2, randaugment_factor=0.5,
               erasing=0.25, seed=0):
     """(train_map, eval_map) for `(uint8 image, label)` examples.
 
@@ -21,20 +25,22 @@ def make_maps(image_size, augment="seed", resize_margin=20, randaugment_ops=2, r
     - `"crop_flip"` (the usual CIFAR augmentation): reflect-pad by
       `resize_margin // 2` on each side, random crop `image_size`, horizontal
       flip. Cheap: suited to short trainings.
-    - `"seed"` (the keras-io example): resize to input size +
+    - `"keras_io"` (the keras-io example): resize to input size +
       `resize_margin` (32 -> 52), random crop `image_size`, horizontal flip.
-    - `"strong"`: the seed's, then RandAugment and random erasing.
+    - `"strong"`: the keras-io example's, then RandAugment and random erasing.
     - `"none"`: the eval map for training too.
 
     Args:
         image_size: int. Model input side.
-        augment: str. One of `AUGMENTS`.
+        augment: str. One of `AUGMENTS` (the old name `"seed"` works as `"keras_io"`, with a
+            deprecation warning).
         resize_margin: int. Pixels added to the input side before the random crop.
         randaugment_ops: int. RandAugment operations per image (strong).
         randaugment_factor: float. RandAugment strength in [0, 1] (strong).
         erasing: float. Random-erasing probability (strong).
         seed: int. Seed of the random layers.
     """
+    augment = checks.renamed("augment", augment, RENAMED_AUGMENTS)
     if augment not in AUGMENTS:
         raise ValueError(f"`augment` must be one of {AUGMENTS}. Received: augment={augment!r}")
     import tensorflow as tf

@@ -162,7 +162,7 @@ def image_source_reader(load_size, skip_corrupt=False):
 
 @registry.DATASETS.register("image_folder")
 def image_folder(path=None, train_split="train", test_split=None, load_size=32, image_size=32,
-                 validation_count=10_000, validation_fraction=None, augment="seed", resize_margin=20,
+                 validation_count=10_000, validation_fraction=None, augment="keras_io", resize_margin=20,
                  skip_corrupt=False, max_examples=None, mixup_alpha=0.0, cutmix_factor=0.0, seed=0):
     """Classification images from ROOT/<split>/<class>/*.{jpg,png} (class = sub-folder name).
 
@@ -180,8 +180,8 @@ def image_folder(path=None, train_split="train", test_split=None, load_size=32, 
         image_size: int. Model input side (after augmentation / resizing).
         validation_count: int. Images held out from the training folder.
         validation_fraction: float or None. Overrides `validation_count`.
-        augment: str. `"none"`, `"flip"`, `"crop_flip"`, `"seed"` or `"strong"` (see augment.py).
-        resize_margin: int. Margin of the random crop (`"seed"`: resize up by it; `"crop_flip"`: pad by half).
+        augment: str. `"none"`, `"flip"`, `"crop_flip"`, `"keras_io"` or `"strong"` (see augment.py).
+        resize_margin: int. Margin of the random crop (`"keras_io"`: resize up by it; `"crop_flip"`: pad by half).
         skip_corrupt: bool. Skip (and count) undecodable files instead of failing.
         max_examples: int or None. Use only N files of a seeded shuffle (quick runs).
         mixup_alpha: float. MixUp on training batches (0 = off).

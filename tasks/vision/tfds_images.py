@@ -8,7 +8,7 @@ from tlbkit_tasks.vision.image_folder import image_source_reader, read_image_fil
 
 @registry.DATASETS.register("tfds_images")
 def tfds_images(name="cifar10", data_dir=None, image_size=32, load_size=None, validation_count=10_000,
-                test_split="test", augment="seed", resize_margin=20, mixup_alpha=0.0, cutmix_factor=0.0, seed=0,
+                test_split="test", augment="keras_io", resize_margin=20, mixup_alpha=0.0, cutmix_factor=0.0, seed=0,
                 download=True):
     """A TFDS image-classification dataset; validation = the last `validation_count` training images.
 

@@ -8,7 +8,7 @@ backward pass, which:
 - keeps only the normalised inputs, the attention probabilities and the feed-forward
   pre-activation, and recomputes q/k/v (one projection) and GELU in the backward pass, where
   automatic differentiation keeps every intermediate (GELU's erf, LayerNorm's centred copies, ...):
-  about half the training memory of the seed model;
+  about half the training memory of the keras-io model;
 - builds a smaller gradient graph (a LayerNorm's gradient is 7 ops), which traces faster.
 
 Its step time is equal or better (1.0-1.19x, docs/performance.md, `tlbkit_autodiff`).

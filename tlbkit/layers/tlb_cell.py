@@ -9,7 +9,9 @@ from tlbkit.layers import attention_math
 from tlbkit.layers.attention_block import AttentionBlock
 from tlbkit.layers.block_config import BlockConfig, block_config_property
 
-LAYOUTS = ("paper", "seed")
+LAYOUTS = ("paper", "keras_io")
+# Old layout names that configs and saved `.keras` files may hold: they load as the new name.
+RENAMED_LAYOUTS = {"seed": "keras_io"}
 INITIAL_STATES = ("zeros", "learned")
 
 
@@ -31,7 +33,7 @@ class TLBCell(keras.layers.Layer):
     Two layouts:
     - `"paper"`: the cross-attention blocks are separate weights, placed after
       self-attention layers `r-1, 2r-1, ...` (Didolkar et al., 2022).
-    - `"seed"`: the keras-io example's perceptual module: for each layer `i` a
+    - `"keras_io"`: the keras-io example's perceptual module: for each layer `i` a
       block, plus an extra block after it when `i % r == 0`; every block whose
       position in that list is a multiple of `r` is applied twice, first as
       self-attention, then (same weights) as cross-attention to the slow state.
@@ -55,8 +57,9 @@ class TLBCell(keras.layers.Layer):
         initial_state: str. `"zeros"` or `"learned"`. Defaults to `"learned"`:
             with zeros every latent starts equal and, attention being
             symmetric in its queries, stays equal, so `num_latents` > 1 adds
-            nothing (the keras-io example uses zeros; seed mode keeps them).
-        layout: str. `"paper"` or `"seed"`. Defaults to `"paper"`.
+            nothing (the keras-io example uses zeros; keras-io mode keeps them).
+        layout: str. `"paper"` or `"keras_io"`. Defaults to `"paper"`. The old name
+            `"seed"` still loads, as `"keras_io"` (a deprecation warning says so).
         norm_mode: str. `"pre"` or `"qkv"`, see `AttentionBlock`. Defaults to `"pre"`.
         read_slow: bool. Whether the fast stream reads the slow state (ablation
             switch). Defaults to `True`.
@@ -120,6 +123,7 @@ class TLBCell(keras.layers.Layer):
         checks.in_range("r", r, 1, num_layers)
         checks.positive_int("num_latents", num_latents)
         checks.one_of("initial_state", initial_state, INITIAL_STATES)
+        layout = checks.renamed("layout", layout, RENAMED_LAYOUTS)
         checks.one_of("layout", layout, LAYOUTS)
         self.num_layers = num_layers
         self.r = r
@@ -130,7 +134,7 @@ class TLBCell(keras.layers.Layer):
 
         # === Layers ===
         # `schedule` lists (block index, "self" | "cross") in execution order.
-        fast_stream = self._paper_fast_stream if layout == "paper" else self._seed_fast_stream
+        fast_stream = self._paper_fast_stream if layout == "paper" else self._keras_io_fast_stream
         self.fast_blocks, self.schedule = fast_stream()
         self.slow_block = self._block("slow_cross", cross=True)
         kinds = [kind for _, kind in self.schedule]
@@ -166,8 +170,8 @@ class TLBCell(keras.layers.Layer):
                 schedule.append((len(blocks) - 1, "cross"))
         return blocks, schedule
 
-    def _seed_fast_stream(self):
-        """`"seed"` layout (the keras-io perceptual module): `(blocks, schedule)` of one block per
+    def _keras_io_fast_stream(self):
+        """`"keras_io"` layout (the keras-io perceptual module): `(blocks, schedule)` of one block per
         layer plus an extra one after layer `i` when `i % r == 0`; blocks at positions that are
         multiples of `r` also run as cross-attention (when `read_slow`)."""
         blocks = []
