@@ -44,7 +44,7 @@ RECIPES = {
     "imdb_cpu": ("imdb_cpu.gin", SMALL["imdb_folder"]),
     "imdb_bytes_cpu": ("imdb_bytes_cpu.gin", SMALL["imdb_folder"]),
     "cifar10_cpu": ("cifar10_cpu.gin", SMALL["image_folder"]),
-    "cifar10_seed_cpu": ("cifar10_seed_cpu.gin", SMALL["image_folder"]),
+    "cifar10_keras_io_cpu": ("cifar10_keras_io_cpu.gin", SMALL["image_folder"]),
     "cifar10 (GPU recipe)": ("cifar10.gin", ["DATASET = @datasets.image_folder()",
                                              "datasets.image_folder.path = 'cifar10-train-jpg.zip'"]
                              + SMALL["image_folder"]),

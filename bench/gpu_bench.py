@@ -6,7 +6,7 @@
    of the seeded shuffle that `datasets.image_folder` holds out (the CPU runs' split). The dataset's
    augmentation runs as in-model layers, on the accelerator (`crop_flip`: RandomShift, the same reflect-pad and
    crop, + a flip). Then each `--variant` (extra bindings) likewise.
-2. Training examples/s of the seed-mode CIFAR model (48x48, patch 4, 18 chunks) at a few batch sizes
+2. Training examples/s of the keras-io-mode CIFAR model (48x48, patch 4, 18 chunks) at a few batch sizes
    (synthetic data, after a warm-up step).
 
     KERAS_BACKEND=jax python bench/gpu_bench.py --zip=.devdata/cifar10-train-jpg.zip \\
@@ -49,11 +49,11 @@ def throughput(batch, steps):
     import keras
     import numpy as np
 
-    from keras_io_reference import build_tlbkit_seed
+    from keras_io_reference import build_tlbkit_keras_io
     from bench.timing import time_calls
 
     keras.utils.set_random_seed(0)
-    model = build_tlbkit_seed()
+    model = build_tlbkit_keras_io()
     model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=1e-4),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = np.random.default_rng(0).uniform(size=(batch, 48, 48, 3)).astype("float32")

@@ -1,4 +1,4 @@
-"""The matmul floor of the seed design: a step made of nothing but its matrix products.
+"""The matmul floor of the keras-io design: a step made of nothing but its matrix products.
 
 The keras-io example's model at CIFAR-10 shapes (18 chunks of 8 tokens, dim 64, FFN 256, one head, 10
 attention-block applications per chunk: 6 self-attention, 3 cross-attention, 1 slow update) does a
@@ -17,7 +17,7 @@ an upper bound on examples/s:
 
 Not optimistic in one respect: a chunk's products run as one serial chain, where the design could
 compute the slow state's projections (~6 % of the products) beside the fast stream.
-The bound is about arithmetic: it holds at batch sizes where the products dominate (the seed's 256).
+The bound is about arithmetic: it holds at batch sizes where the products dominate (the keras-io design's 256).
 At tiny batches per-op overhead dominates instead, and a model can match the floor's ~3,000 separate
 products (one round at batch 8 measured tlbkit's XLA inference at ~100 % of it).
 

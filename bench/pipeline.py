@@ -3,7 +3,7 @@
 Reads, decodes, augments and batches exactly what `tlbkit-train` feeds the model for the given gin
 files (the dataset's train split, its train_map and batch_map), and times the batches.
 
-    python bench/pipeline.py --gin_file=cifar10_seed_cpu.gin --data_dir=DATA --batch=256 --batches=40
+    python bench/pipeline.py --gin_file=cifar10_keras_io_cpu.gin --data_dir=DATA --batch=256 --batches=40
 
 The pipeline keeps up when its rate is well above the model's training rate (bench/throughput.py);
 on 2 cores both share the same cores, so the number also says how much CPU the input side takes.
@@ -16,7 +16,7 @@ import time
 
 from absl import app, flags
 
-flags.DEFINE_multi_string("gin_file", ["cifar10_seed_cpu.gin"], "Gin files (by path or shipped name).")
+flags.DEFINE_multi_string("gin_file", ["cifar10_keras_io_cpu.gin"], "Gin files (by path or shipped name).")
 flags.DEFINE_multi_string("gin_param", [], "Gin bindings.")
 flags.DEFINE_string("data_dir", None, "Data folder (as tlbkit-train --data_dir).")
 flags.DEFINE_integer("batch", 256, "Batch size.")

@@ -1,4 +1,4 @@
-"""Where a training step's time goes: TensorFlow profiler trace of the seed model, summed by op type.
+"""Where a training step's time goes: TensorFlow profiler trace of the keras-io model, summed by op type.
 
     python bench/profile.py --model=tlbkit --batch=256 [--steps=2] [--top=25]
 

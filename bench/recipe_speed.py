@@ -7,7 +7,7 @@ same state of a shared machine and the ratios between them hold even when the ma
 The first round traces and fills the caches and is not counted.
 
     python bench/recipe_speed.py --data_dir=DATA --recipe=tlbkit=cifar10_cpu.gin \
-        --recipe=seed=cifar10_seed_cpu.gin --steps=30 --val_steps=20 --rounds=3
+        --recipe=keras_io=cifar10_keras_io_cpu.gin --steps=30 --val_steps=20 --rounds=3
 
 Prints one JSON line per recipe and round, then a table: each recipe's best round, and its rate as a
 multiple of the first recipe's.
@@ -20,7 +20,7 @@ import time
 
 from absl import app, flags
 
-flags.DEFINE_multi_string("recipe", ["tlbkit=cifar10_cpu.gin", "seed=cifar10_seed_cpu.gin"],
+flags.DEFINE_multi_string("recipe", ["tlbkit=cifar10_cpu.gin", "keras_io=cifar10_keras_io_cpu.gin"],
                           "NAME=GIN_FILE (by path or shipped name); repeat for each recipe.")
 flags.DEFINE_multi_string("gin_param", [], "Gin bindings applied to every recipe.")
 flags.DEFINE_string("data_dir", None, "Data folder (as tlbkit-train --data_dir).")
@@ -80,7 +80,8 @@ def main(argv):
     for item in FLAGS.recipe:
         name, _, gin_file = item.partition("=")
         if not gin_file:
-            raise app.UsageError(f"--recipe={item!r}: expected NAME=GIN_FILE, e.g. --recipe=seed=cifar10_seed_cpu.gin")
+            raise app.UsageError(f"--recipe={item!r}: expected NAME=GIN_FILE, "
+                                 "e.g. --recipe=keras_io=cifar10_keras_io_cpu.gin")
         recipes[name] = build(gin_file)
     best = {name: (0.0, 0.0) for name in recipes}
     for r in range(FLAGS.rounds + 1):

@@ -1,6 +1,6 @@
 """Times executions of the TLB recurrence for training on this machine.
 
-Seed-mode cell at the CIFAR-10 shapes of the keras-io example (144 tokens of width 64,
+Keras-io-mode cell at the CIFAR-10 shapes of the keras-io example (144 tokens of width 64,
 chunk 8 -> 18 chunks, 4 layers, r=2, 1 head), inputs already tokenized, float32.
 
     python bench/recurrence.py --batch=64 --steps=10 --variant=loop --variant=loop_xla --variant=unroll
@@ -33,7 +33,7 @@ def build(unroll):
     from tlbkit.models import SequenceClassifier
 
     cell = TLBCell(dim=64, num_heads=1, key_dim=64, num_layers=4, r=2, num_latents=8, dropout=0.2,
-                   attention_dropout=0.2, layout="seed", norm_mode="qkv")
+                   attention_dropout=0.2, layout="keras_io", norm_mode="qkv")
     return SequenceClassifier(
         TLBEncoder(cell, chunk_size=8, unroll=unroll),
         ClassificationHead(10, pooling="last_chunk", chunk_size=8, norm=False),

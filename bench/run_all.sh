@@ -12,11 +12,11 @@ $PY bench/throughput.py --batch=256 --steps=3 --infer_steps=3 --repeats=2 --roun
 $PY bench/matmul_floor.py --batch=256 --xla_training --repeats=5 | tee docs/bench/matmul_floor.txt
 # The CIFAR-10 recipes as shipped (their pipelines alone, then model + pipeline): need TLBKIT_DATA_DIR, the
 # folder holding cifar10-train-jpg.zip.
-$PY bench/pipeline.py --gin_file=cifar10_seed_cpu.gin --batch=128 --batches=100 | tee docs/bench/pipeline.txt
+$PY bench/pipeline.py --gin_file=cifar10_keras_io_cpu.gin --batch=128 --batches=100 | tee docs/bench/pipeline.txt
 $PY bench/pipeline.py --gin_file=cifar10_cpu.gin --batch=128 --batches=100 | tee -a docs/bench/pipeline.txt
 $PY bench/pipeline.py --gin_file=cifar10_cpu.gin --batch=128 --batches=40 \
   --gin_param="datasets.image_folder.augment = 'strong'" | tee -a docs/bench/pipeline.txt
-$PY bench/recipe_speed.py --recipe=tlbkit=cifar10_cpu.gin --recipe=seed=cifar10_seed_cpu.gin \
+$PY bench/recipe_speed.py --recipe=tlbkit=cifar10_cpu.gin --recipe=keras_io=cifar10_keras_io_cpu.gin \
   --steps=30 --val_steps=20 --rounds=3 | tee docs/bench/recipe_speed.txt
 $PY bench/recurrence.py --batch=64 --steps=5 --variant=loop --variant=loop_xla --variant=unroll | tee docs/bench/recurrence.txt
 $PY bench/scaling.py --lengths=256,1024,4096,16384 --png=docs/scaling.png --json_out=docs/bench/scaling.json | tee docs/bench/scaling.txt

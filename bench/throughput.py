@@ -1,4 +1,4 @@
-"""Benchmark 1: training / inference throughput of tlbkit's seed mode vs. a plain RNN re-implementation.
+"""Benchmark 1: training / inference throughput of tlbkit's keras-io mode vs. a plain RNN re-implementation.
 
 Same shapes as the keras-io example on CIFAR-10 (48x48x3 images, patch 4 -> 144 tokens, chunk 8 -> 18
 chunks, dim 64, 4 layers, r=2, 1 head, float32), same random data, same machine, one run.
@@ -41,8 +41,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(ROOT, "tests")  # keras_io_reference.py: the plain re-implementation of the keras-io example
 
 
-def seed_flops_per_example(tokens=144, chunk=8, dim=64, ffn=256, applications_per_chunk=10, patch_dim=48):
-    """Forward multiply-adds x2 of the seed design: per chunk 9 fast block applications + the slow update.
+def keras_io_flops_per_example(tokens=144, chunk=8, dim=64, ffn=256, applications_per_chunk=10, patch_dim=48):
+    """Forward multiply-adds x2 of the keras-io design: per chunk 9 fast block applications + the slow update.
 
     Per application on a chunk of `chunk` queries: Q, K, V, O projections (4 * c*d*d), attention
     scores and mixing (2 * c*c*d), FFN (2 * c*d*ffn); plus the patch projection (tokens * 48 * d).
@@ -174,7 +174,7 @@ def main(argv):
     check_variants(FLAGS.variants)
     gflops = matmul_gflops()
     small = matmul_gflops(2048, 64, 192, repeats=20)  # a QKV projection of one chunk at batch 256
-    flops = seed_flops_per_example()
+    flops = keras_io_flops_per_example()
     print(json.dumps({"matmul_gflops_float32": round(gflops, 1), "matmul_2048x64x192_gflops": round(small, 1),
                       "forward_mflop_per_example": round(flops / 1e6, 1)}))
     # Peak memory and first-step times: each variant in a fresh process of its own.

@@ -1,7 +1,7 @@
 """Validation accuracy against wall-clock time for several runs, on one plot, with a time budget.
 
     python bench/time_to_accuracy.py --run="tlbkit recipe=runs/cifar10_cpu" \
-        --run="seed recipe=runs/cifar10_seed_budget" --budget_min=90 --target=0.8 --output=docs/cifar10_time.png
+        --run="keras-io recipe=runs/cifar10_keras_io_budget" --budget_min=90 --target=0.8 --output=docs/cifar10_time.png
 
 Each run directory's history.csv gives, per validated epoch, `time_s` (the run's wall time at the end of the
 epoch: start-up, data loading, tracing and validation included) and `val_accuracy`; a finished run's

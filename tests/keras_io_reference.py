@@ -76,7 +76,7 @@ class CustomRecurrentCell(layers.Layer):
         return ops.reshape(fast, flat), [ops.reshape(slow, flat)]
 
 
-class SeedModel(keras.Model):
+class KerasIOModel(keras.Model):
     """Patch embedding -> RNN(CustomRecurrentCell) -> GAP over the last chunk -> softmax head."""
 
     def __init__(self, image_size=48, patch_size=4, embed_dim=64, chunk_size=8, r=2, num_layers=4, dropout=0.2,
@@ -96,7 +96,7 @@ class SeedModel(keras.Model):
 
 
 def copy_weights_to_tlbkit(reference, model):
-    """Copies a built SeedModel's weights into a built tlbkit seed-mode SequenceClassifier."""
+    """Copies a built KerasIOModel's weights into a built tlbkit keras-io-mode SequenceClassifier."""
     import numpy as np
 
     tok = model.tokenizer
@@ -127,8 +127,8 @@ def copy_weights_to_tlbkit(reference, model):
     model.head.dense.set_weights(reference.head.get_weights())
 
 
-def build_tlbkit_seed(image_size=48, custom_gradient=True):
-    """tlbkit's seed-mode model with the same shapes (what gin/cifar10_seed.gin builds).
+def build_tlbkit_keras_io(image_size=48, custom_gradient=True):
+    """tlbkit's keras-io-mode model with the same shapes (what gin/cifar10_keras_io.gin builds).
 
     `custom_gradient=False` trains its attention blocks through automatic differentiation.
     """
@@ -137,7 +137,7 @@ def build_tlbkit_seed(image_size=48, custom_gradient=True):
     from tlbkit.models import SequenceClassifier
 
     cell = TLBCell(dim=64, num_heads=1, key_dim=64, num_layers=4, r=2, num_latents=8, dropout=0.2,
-                   attention_dropout=0.2, layout="seed", norm_mode="qkv", initial_state="zeros",
+                   attention_dropout=0.2, layout="keras_io", norm_mode="qkv", initial_state="zeros",
                    custom_gradient=custom_gradient)
     return SequenceClassifier(TLBEncoder(cell, chunk_size=8),
                               ClassificationHead(10, pooling="last_chunk", chunk_size=8, norm=False),
@@ -158,7 +158,7 @@ def compiled_variant(name, batch):
     """`(model, images, labels)`: benchmark variant `name` compiled for training, and one batch of
     seeded random 48x48 images and labels.
 
-    Variants: `reference_rnn` (SeedModel), `tlbkit` (seed mode), `tlbkit_autodiff` (its attention
+    Variants: `reference_rnn` (KerasIOModel), `tlbkit` (keras-io mode), `tlbkit_autodiff` (its attention
     blocks differentiated automatically), `tlbkit_serial` (`parallel_iterations=1`).
     """
     import numpy as np
@@ -168,10 +168,10 @@ def compiled_variant(name, batch):
     images = np.random.default_rng(0).uniform(size=(batch, 48, 48, 3)).astype("float32")
     labels = np.random.default_rng(1).integers(0, 10, size=(batch,)).astype("int32")
     if name == "reference_rnn":
-        model = SeedModel()
+        model = KerasIOModel()
         loss = keras.losses.SparseCategoricalCrossentropy()
     else:
-        model = build_tlbkit_seed(custom_gradient=name != "tlbkit_autodiff")
+        model = build_tlbkit_keras_io(custom_gradient=name != "tlbkit_autodiff")
         if name == "tlbkit_serial":
             model.encoder.parallel_iterations = 1
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

@@ -2,6 +2,7 @@
 this repository's layout."""
 
 import os
+import re
 
 import gin
 import pytest
@@ -96,3 +97,19 @@ def test_a_second_parse_in_one_process_replaces_the_locked_first():
         assert gin.query_parameter("train.epochs") != 3
     finally:
         gin.clear_config()
+
+
+@pytest.mark.parametrize("old, new", sorted(gin_utils.RENAMED_CONFIGS.items()))
+def test_a_renamed_config_asked_for_by_its_old_name_names_the_new_one(old, new, tmp_path):
+    assert os.path.isfile(os.path.join(GIN, new)) and not os.path.exists(os.path.join(GIN, old))
+    for asked, named in ((old, new), (f"tlbkit:{old}", f"tlbkit:{new}")):
+        with pytest.raises(gin_utils.GinConfigError, match=re.escape(f"config '{asked}' was renamed '{named}'")):
+            gin_utils.parse([asked], [])
+    mine = tmp_path / "mine.gin"  # an include of the old name says the same
+    mine.write_text(f"include '{old}'\n")
+    with pytest.raises(gin_utils.GinConfigError, match=re.escape(f"was renamed '{new}'")):
+        gin_utils.parse([str(mine)], [])
+    own = tmp_path / old  # a user's own file of that name is found as any other
+    own.parent.mkdir(parents=True, exist_ok=True)
+    own.write_text("")
+    assert gin_utils.resolve(old, [str(tmp_path)]) == str(own)

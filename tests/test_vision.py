@@ -50,9 +50,9 @@ def test_conv_stem_tokenizer():
         ConvStemTokenizer(image_size=20, dim=16, filters=(8, 8))
 
 
-def test_seed_model_has_the_examples_364810_parameters():
+def test_keras_io_model_has_the_examples_364810_parameters():
     cell = TLBCell(dim=64, num_heads=1, key_dim=64, num_layers=4, r=2, num_latents=8, dropout=0.2,
-                   attention_dropout=0.2, layout="seed", norm_mode="qkv", initial_state="zeros")
+                   attention_dropout=0.2, layout="keras_io", norm_mode="qkv", initial_state="zeros")
     model = SequenceClassifier(TLBEncoder(cell, chunk_size=8),
                                ClassificationHead(10, pooling="last_chunk", chunk_size=8, norm=False),
                                tokenizer=PatchTokenizer(48, 4, 64))
@@ -148,11 +148,23 @@ def test_image_folder_pipeline(folder):
     assert tuple(image.shape) == (32, 32, 3) and 1.0 < float(np.max(image)) <= 255.0
 
 
-@pytest.mark.parametrize("augment", ["flip", "crop_flip", "seed"])
+@pytest.mark.parametrize("augment", ["flip", "crop_flip", "keras_io"])
 def test_cheap_augmentations_keep_shape_and_range(folder, augment):
     spec = image_folder(path=str(folder), validation_count=4, image_size=32, augment=augment, resize_margin=4).load()
     image, _ = next(iter(spec.train.map(spec.train_map)))
     assert tuple(image.shape) == (32, 32, 3) and 0.0 <= float(np.min(image)) and 1.0 < float(np.max(image)) <= 255.0
+
+
+def test_the_old_augment_name_seed_works_as_keras_io(folder):
+    # `augment='seed'` was renamed 'keras_io': a config holding the old name gets the same augmentation.
+    def first_images(augment):
+        spec = image_folder(path=str(folder), validation_count=4, image_size=32, augment=augment, resize_margin=4)
+        return [image.numpy() for image, _ in spec.load().train.take(3).map(spec.train_map)]
+
+    with pytest.warns(FutureWarning, match="`augment='seed'` was renamed 'keras_io'"):
+        old = first_images("seed")
+    for a, b in zip(old, first_images("keras_io")):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_mixup_cutmix_batches_give_soft_targets_that_loss_and_accuracy_accept(folder):
@@ -224,9 +236,9 @@ def tiny_cifar_params(folder, extra=()):
 
 
 @pytest.fixture(scope="module")
-def seed_cpu_run(folder, tmp_path_factory):
-    model_dir = tmp_path_factory.mktemp("runs") / "seed_cpu"
-    proc = run_binary("train", "--gin_file=cifar10_seed_cpu.gin", f"--model_dir={model_dir}",
+def keras_io_cpu_run(folder, tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("runs") / "keras_io_cpu"
+    proc = run_binary("train", "--gin_file=cifar10_keras_io_cpu.gin", f"--model_dir={model_dir}",
                       *tiny_cifar_params(folder, ["datasets.image_folder.image_size = 32"]), check=True)
     assert '"epochs_completed": 1' in proc.stdout
     assert_eval_reproduces_metrics(model_dir)
@@ -236,9 +248,9 @@ def seed_cpu_run(folder, tmp_path_factory):
 @pytest.mark.slow
 # cifar10.gin is covered by cifar10_cpu.gin, which includes it and changes only the dataset (test_configs
 # builds the model of every shipped file).
-@pytest.mark.parametrize("gin_file", ["cifar10_seed.gin", "cifar10_cpu.gin"])
+@pytest.mark.parametrize("gin_file", ["cifar10_keras_io.gin", "cifar10_cpu.gin"])
 def test_one_train_step_with_each_cifar_gin_file(folder, tmp_path, gin_file):
-    extra = ["datasets.image_folder.image_size = %IMAGE_SIZE", "datasets.image_folder.augment = 'seed'"]
+    extra = ["datasets.image_folder.image_size = %IMAGE_SIZE", "datasets.image_folder.augment = 'keras_io'"]
     if gin_file == "cifar10_cpu.gin":  # the strong options: RandAugment, random erasing, MixUp/CutMix
         extra += ["datasets.image_folder.augment = 'strong'", "datasets.image_folder.mixup_alpha = 0.2",
                   "datasets.image_folder.cutmix_factor = 1.0"]
@@ -248,19 +260,19 @@ def test_one_train_step_with_each_cifar_gin_file(folder, tmp_path, gin_file):
 
 
 @pytest.mark.slow
-def test_viz_and_predict_on_seed_cpu_run(folder, seed_cpu_run):
+def test_viz_and_predict_on_keras_io_cpu_run(folder, keras_io_cpu_run):
     image = str(folder / "train" / "cat" / "0000.jpg")
-    run_binary("viz", f"--model_dir={seed_cpu_run}", image, check=True)
-    out = seed_cpu_run / "viz" / "0000_attention.png"
+    run_binary("viz", f"--model_dir={keras_io_cpu_run}", image, check=True)
+    out = keras_io_cpu_run / "viz" / "0000_attention.png"
     assert out.exists() and out.stat().st_size > 1000
     assert open(out, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
-    proc = run_binary("predict", f"--model_dir={seed_cpu_run}", image, check=True)
+    proc = run_binary("predict", f"--model_dir={keras_io_cpu_run}", image, check=True)
     assert "cat" in proc.stdout or "dog" in proc.stdout
-    # The seed model has no test-time views; tlbkit-eval can score it with the flip views.
-    proc = run_binary("evaluate", f"--model_dir={seed_cpu_run}", "--test_time_views=flip", check=True)
+    # The keras-io model has no test-time views; tlbkit-eval can score it with the flip views.
+    proc = run_binary("evaluate", f"--model_dir={keras_io_cpu_run}", "--test_time_views=flip", check=True)
     flipped = json.loads(proc.stdout.strip().splitlines()[-1])
     assert flipped["test_time_views"] == "flip" and flipped["examples"] > 0 and 0.0 <= flipped["accuracy"] <= 1.0
-    assert json.loads((seed_cpu_run / "eval_validation_last_views-flip.json").read_text()) == flipped
+    assert json.loads((keras_io_cpu_run / "eval_validation_last_views-flip.json").read_text()) == flipped
 
 
 def test_cifar_run_scores_other_images_without_the_training_data(tmp_path):

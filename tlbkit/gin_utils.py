@@ -35,6 +35,13 @@ ENTRY_POINT_GROUP = "tlbkit.gin"
 CONFIG_SUFFIXES = (".gin", ".sweep")
 SHIPPED_SOURCE = "tlbkit"
 CWD_SOURCE = "the current directory"
+# Shipped configs that were renamed (the same recipes): asking for an old name fails with a message naming the new
+# one, rather than a bare "not found". A file of the old name in a user's own folder is still found as usual.
+RENAMED_CONFIGS = {
+    "cifar10_seed.gin": "cifar10_keras_io.gin",
+    "cifar10_seed_cpu.gin": "cifar10_keras_io_cpu.gin",
+    "models/tlb_seed.gin": "models/tlb_keras_io.gin",
+}
 
 _PARSE_STATE = {"extra": ()}  # the --gin_search_path folders of the parse in progress (for gin's includes)
 
@@ -158,18 +165,30 @@ def _split_qualified(name, extra):
     return None
 
 
+def renamed_error(name):
+    """The error for a shipped config asked for by its old name (`RENAMED_CONFIGS`), or None."""
+    prefix = f"{SHIPPED_SOURCE}:" if name.startswith(f"{SHIPPED_SOURCE}:") else ""
+    new = RENAMED_CONFIGS.get(name[len(prefix):])
+    if new is None:
+        return None
+    return GinConfigError(f"config {name!r} was renamed {prefix + new!r} (the same recipe): use "
+                          f"--gin_file={prefix + new} (in a config: include '{prefix + new}').")
+
+
 def resolve(name, extra=()):
     """The path of a config given by qualified name, path or name (see the module docstring).
 
     Raises:
-        GinConfigError: naming the folders searched, or the sources that both hold a bare name.
+        GinConfigError: naming the folders searched, or the sources that both hold a bare name, or the new name
+            of a renamed shipped config.
     """
     split = _split_qualified(name, extra)
     if split is not None:
         path = os.path.join(*split)
         if os.path.isfile(path):
             return path
-        raise GinConfigError(f"config {name!r} not found: {split[0]} holds no {split[1]!r}. See the configs with --list.")
+        raise renamed_error(name) or GinConfigError(
+            f"config {name!r} not found: {split[0]} holds no {split[1]!r}. See the configs with --list.")
     if os.path.isabs(name) or (os.path.dirname(name) and os.path.isfile(name)):
         if os.path.isfile(name):
             return os.path.abspath(name)
@@ -179,6 +198,8 @@ def resolve(name, extra=()):
             return found[0][1]
         if len(found) > 1:
             raise GinConfigError(ambiguous("config", name, found))
+        if name in RENAMED_CONFIGS:
+            raise renamed_error(name)
     raise GinConfigError(
         f"config file {name!r} not found (searched: {', '.join(search_paths(extra))}). "
         "Give a path, add its folder with --gin_search_path, or see the shipped configs with --list."

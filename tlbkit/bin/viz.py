@@ -1,11 +1,11 @@
 r"""tlbkit-viz: the slow stream's attention over images, as PNGs.
 
-    tlbkit-viz --model_dir=runs/cifar10_seed_cpu cat.jpg dog.png [--output_dir=DIR]
+    tlbkit-viz --model_dir=runs/cifar10_keras_io_cpu cat.jpg dog.png [--output_dir=DIR]
 
 For each image: the image, and the image overlaid with the TLB slow stream's attention (per chunk: max
 over latents, mean over heads; each token's weight placed at its patch and upsampled to the image, as the
-keras-io example does), titled with the predicted label. Writes <output_dir>/<image name>_attention.png (<folder>_<image name> when names repeat)
-(default output_dir: <model_dir>/viz).
+keras-io example does), titled with the predicted label. Writes <output_dir>/<image name>_attention.png
+(<folder>_<image name> when names repeat; default output_dir: <model_dir>/viz).
 """
 
 from absl import flags
