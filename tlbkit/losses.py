@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from tlbkit.api_export import tlbkit_export
+from tlbkit.serialization import register_serializable
 
 
 def is_soft(y_true, y_pred):
@@ -13,7 +13,7 @@ def is_soft(y_true, y_pred):
     )
 
 
-@tlbkit_export("tlbkit.losses.SparseCategoricalCrossentropy")
+@register_serializable("tlbkit.losses.SparseCategoricalCrossentropy")
 class SparseCategoricalCrossentropy(keras.losses.Loss):
     """Cross-entropy on integer labels (or soft targets) and logits, with optional label smoothing.
 

@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from tlbkit.api_export import tlbkit_export
 from tlbkit.losses import SparseCategoricalCrossentropy, is_soft
+from tlbkit.serialization import register_serializable
 
 
 def accuracy(y_true, y_pred):
@@ -38,7 +38,7 @@ class _MeanOf(keras.metrics.MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
-@tlbkit_export("tlbkit.metrics.Accuracy")
+@register_serializable("tlbkit.metrics.Accuracy")
 class Accuracy(_MeanOf):
     """Accuracy that accepts integer labels or soft (mixed) targets.
 
@@ -53,7 +53,7 @@ class Accuracy(_MeanOf):
         super().__init__(name=name, **kwargs)
 
 
-@tlbkit_export("tlbkit.metrics.CrossEntropy")
+@register_serializable("tlbkit.metrics.CrossEntropy")
 class CrossEntropy(_MeanOf):
     """Mean cross-entropy of logits, without label smoothing, whatever the training loss smooths.
 

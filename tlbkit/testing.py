@@ -88,8 +88,9 @@ def _assert_registered(layer, name):
     except TypeError as e:  # Keras: "Could not locate class ..."
         revived = e
     assert "registered_name" in serialized and isinstance(revived, type(layer)), (
-        f"{name} is not registered for serialization: decorate it with tlbkit_export (or "
-        f"keras.saving.register_keras_serializable). Deserializing it gave: {revived}")
+        f"{name} is not registered for serialization: decorate it with "
+        f"tlbkit.serialization.register_serializable (or keras.saving.register_keras_serializable). "
+        f"Deserializing it gave: {revived}")
 
 
 def run_layer_test(make_layer, inputs, call_kwargs=None, symbolic=True, fit=True, mixed_precision=True,

@@ -16,10 +16,10 @@ import keras
 from keras import ops
 
 from tlbkit import checks
-from tlbkit.api_export import tlbkit_export
+from tlbkit.serialization import register_serializable
 
 
-@tlbkit_export("tlbkit.time_budget.TimeBudgetCosine")
+@register_serializable("tlbkit.time_budget.TimeBudgetCosine")
 class TimeBudgetCosine(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warmup over steps times a cosine decay over the fraction of a time budget spent.
 

@@ -4,12 +4,12 @@ import keras
 from keras import ops
 
 from tlbkit import checks, registry
-from tlbkit.api_export import tlbkit_export
+from tlbkit.serialization import register_serializable
 from tlbkit.streaming import StreamingTokenizer
 
 
 @registry.TOKENIZERS.register("embedding")
-@tlbkit_export("tlbkit_tasks.common.TokenEmbedding")
+@register_serializable("tlbkit_tasks.common.TokenEmbedding")
 class TokenEmbedding(StreamingTokenizer):
     """Embeds integer ids (B, T) into (B, T, dim) tokens plus a (B, T) mask.
 

@@ -4,13 +4,13 @@ import keras
 from keras import ops
 
 from tlbkit import checks, registry
-from tlbkit.api_export import tlbkit_export
+from tlbkit.serialization import register_serializable
 from tlbkit_tasks.text import text_ops
 from tlbkit_tasks.text.byte_tokenizer import NUM_BYTE_IDS
 
 
 @registry.TOKENIZERS.register("byte_conv")
-@tlbkit_export("tlbkit_tasks.text.ByteConvTokenizer")
+@register_serializable("tlbkit_tasks.text.ByteConvTokenizer")
 class ByteConvTokenizer(keras.layers.Layer):
     """Embeds each text's UTF-8 bytes and shortens the sequence with strided convolutions.
 

@@ -5,13 +5,13 @@ import keras
 from tlbkit_tasks.common.token_embedding import TokenEmbedding
 from tlbkit_tasks.text import text_ops
 from tlbkit import checks, registry
-from tlbkit.api_export import tlbkit_export
+from tlbkit.serialization import register_serializable
 
 NUM_BYTE_IDS = 257  # 0 = padding, byte b -> b + 1
 
 
 @registry.TOKENIZERS.register("bytes")
-@tlbkit_export("tlbkit_tasks.text.ByteTokenizer")
+@register_serializable("tlbkit_tasks.text.ByteTokenizer")
 class ByteTokenizer(keras.layers.Layer):
     """Embeds the UTF-8 bytes of each text: (B,) strings -> (B, T, dim) tokens + (B, T) mask.
 

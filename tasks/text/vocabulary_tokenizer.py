@@ -8,7 +8,7 @@ import keras
 from tlbkit_tasks.common.token_embedding import TokenEmbedding
 from tlbkit_tasks.text import text_ops
 from tlbkit import checks, registry
-from tlbkit.api_export import tlbkit_export
+from tlbkit.serialization import register_serializable
 
 PAD_ID, OOV_ID = 0, 1
 OOV_TOKEN = "[UNK]"
@@ -46,7 +46,7 @@ def build_vocabulary(corpus, max_tokens, split="whitespace", lowercase=True, str
 
 
 @registry.TOKENIZERS.register("vocabulary")
-@tlbkit_export("tlbkit_tasks.text.VocabularyTokenizer")
+@register_serializable("tlbkit_tasks.text.VocabularyTokenizer")
 class VocabularyTokenizer(keras.layers.Layer):
     """Splits texts into words or characters, looks them up and embeds them.
 

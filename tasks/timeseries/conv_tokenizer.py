@@ -4,13 +4,13 @@ import keras
 from keras import ops
 
 from tlbkit import checks, registry
-from tlbkit.api_export import tlbkit_export
+from tlbkit.serialization import register_serializable
 from tlbkit_tasks.timeseries import series_ops
 from tlbkit_tasks.timeseries.patch_tokenizer import SeriesPatchTokenizer
 
 
 @registry.TOKENIZERS.register("series_conv")
-@tlbkit_export("tlbkit_tasks.timeseries.SeriesConvTokenizer")
+@register_serializable("tlbkit_tasks.timeseries.SeriesConvTokenizer")
 class SeriesConvTokenizer(SeriesPatchTokenizer):
     """A `SeriesPatchTokenizer` whose patches are cut from convolutional features of the series.
 

@@ -1,12 +1,12 @@
 """One token per time step: a linear projection of the step's channels."""
 
 from tlbkit import registry
-from tlbkit.api_export import tlbkit_export
+from tlbkit.serialization import register_serializable
 from tlbkit_tasks.timeseries.patch_tokenizer import SeriesPatchTokenizer
 
 
 @registry.TOKENIZERS.register("series_linear")
-@tlbkit_export("tlbkit_tasks.timeseries.SeriesLinearTokenizer")
+@register_serializable("tlbkit_tasks.timeseries.SeriesLinearTokenizer")
 class SeriesLinearTokenizer(SeriesPatchTokenizer):
     """Projects each time step's C channels to a `dim`-wide token, plus a position embedding.
 

@@ -7,7 +7,7 @@ import numpy as np
 from keras import ops
 
 from tlbkit import checks, registry
-from tlbkit.api_export import tlbkit_export
+from tlbkit.serialization import register_serializable
 from tlbkit.streaming import StreamingTokenizer
 from tlbkit_tasks.timeseries import series_ops
 
@@ -25,7 +25,7 @@ def normalization_mode(value):
 
 
 @registry.TOKENIZERS.register("series_patch")
-@tlbkit_export("tlbkit_tasks.timeseries.SeriesPatchTokenizer")
+@register_serializable("tlbkit_tasks.timeseries.SeriesPatchTokenizer")
 class SeriesPatchTokenizer(StreamingTokenizer):
     """Cuts a series into patches of `patch_length` steps and projects each to a token.
 

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from tlbkit import checks, registry
-from tlbkit.api_export import tlbkit_export
+from tlbkit.serialization import register_serializable
 from tlbkit_tasks.vision.patch_tokenizer import PIXEL_SCALE, check_input_scale, check_input_shape, scale_pixels
 
 DOWNSAMPLES = ("pool", "stride")
@@ -13,7 +13,7 @@ ACTIVATIONS = ("relu", "gelu")
 
 
 @registry.TOKENIZERS.register("conv_stem")
-@tlbkit_export("tlbkit_tasks.vision.ConvStemTokenizer")
+@register_serializable("tlbkit_tasks.vision.ConvStemTokenizer")
 class ConvStemTokenizer(keras.layers.Layer):
     """Convolution stages that each halve the resolution; tokens = the final feature map's pixels.
 

@@ -4,11 +4,11 @@ import keras
 from keras import ops
 
 from tlbkit import registry
-from tlbkit.api_export import tlbkit_export
+from tlbkit.serialization import register_serializable
 
 
 @registry.VIEWS.register("flip")
-@tlbkit_export("tlbkit_tasks.vision.FlipViews")
+@register_serializable("tlbkit_tasks.vision.FlipViews")
 class FlipViews(keras.layers.Layer):
     """A batch of images -> `[images, images mirrored left to right]`.
 

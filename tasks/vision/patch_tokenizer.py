@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from tlbkit import checks, registry
-from tlbkit.api_export import tlbkit_export
+from tlbkit.serialization import register_serializable
 
 
 def check_image_size(image_size, patch_size):
@@ -46,7 +46,7 @@ def check_input_shape(layer, images_shape, size):
 
 
 @registry.TOKENIZERS.register("patch")
-@tlbkit_export("tlbkit_tasks.vision.PatchTokenizer")
+@register_serializable("tlbkit_tasks.vision.PatchTokenizer")
 class PatchTokenizer(keras.layers.Layer):
     """Cuts (B, S, S, C) images into non-overlapping patches and embeds them.
 

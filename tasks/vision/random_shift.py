@@ -4,12 +4,12 @@ import keras
 from keras import ops
 
 from tlbkit import checks
-from tlbkit.api_export import tlbkit_export
+from tlbkit.serialization import register_serializable
 
 FILL_MODES = ("reflect", "constant")
 
 
-@tlbkit_export("tlbkit_tasks.vision.RandomShift")
+@register_serializable("tlbkit_tasks.vision.RandomShift")
 class RandomShift(keras.layers.Layer):
     """Shifts each image by its own random whole number of pixels, as padding then a random crop does.
 

@@ -5,12 +5,12 @@ import math
 import keras
 from keras import ops
 
-from tlbkit.api_export import tlbkit_export
 from tlbkit.layers import attention_math
 from tlbkit.layers.block_config import BlockConfig, block_config_property
+from tlbkit.serialization import register_serializable
 
 
-@tlbkit_export("tlbkit.layers.AttentionBlock")
+@register_serializable("tlbkit.layers.AttentionBlock")
 class AttentionBlock(keras.layers.Layer):
     """Pre-LayerNorm multi-head attention with residual, then a feed-forward block.
 

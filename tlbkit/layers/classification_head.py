@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from tlbkit import checks
-from tlbkit.api_export import tlbkit_export
+from tlbkit.serialization import register_serializable
 
 POOLINGS = ("state", "last_chunk", "mean")
 
@@ -30,7 +30,7 @@ def last_chunk_mask(mask, chunk_size):
     return ops.logical_and(in_chunk, mask > 0)
 
 
-@tlbkit_export("tlbkit.layers.ClassificationHead")
+@register_serializable("tlbkit.layers.ClassificationHead")
 class ClassificationHead(keras.layers.Layer):
     """Pools an encoder's outputs and maps them to class logits.
 

@@ -4,11 +4,11 @@ import keras
 from keras import ops
 
 from tlbkit import checks
-from tlbkit.api_export import tlbkit_export
 from tlbkit.layers.sequence_ops import full_mask
+from tlbkit.serialization import register_serializable
 
 
-@tlbkit_export("tlbkit.layers.LSTMEncoder")
+@register_serializable("tlbkit.layers.LSTMEncoder")
 class LSTMEncoder(keras.layers.Layer):
     """Stacked LSTM over the tokens, honouring the padding mask.
 

@@ -4,10 +4,10 @@ import keras
 from keras import ops
 
 from tlbkit import checks
-from tlbkit.api_export import tlbkit_export
 from tlbkit.layers import attention_math
 from tlbkit.layers.attention_block import AttentionBlock
 from tlbkit.layers.block_config import BlockConfig, block_config_property
+from tlbkit.serialization import register_serializable
 
 LAYOUTS = ("paper", "keras_io")
 # Old layout names that configs and saved `.keras` files may hold: they load as the new name.
@@ -20,7 +20,7 @@ def _any(mask):
     return ops.any(mask, axis=-1)
 
 
-@tlbkit_export("tlbkit.layers.TLBCell")
+@register_serializable("tlbkit.layers.TLBCell")
 class TLBCell(keras.layers.Layer):
     """Reads one chunk of tokens into a small set of slow latent vectors.
 

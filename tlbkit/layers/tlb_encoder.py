@@ -4,9 +4,9 @@ import keras
 from keras import ops
 
 from tlbkit import checks
-from tlbkit.api_export import tlbkit_export
 from tlbkit.layers.chunk_loop import chunk_loop
 from tlbkit.layers.sequence_ops import full_mask, pad_to_multiple
+from tlbkit.serialization import register_serializable
 
 
 CELL_METHODS = ("get_initial_state", "prefix", "recurrent_step", "sample_noise", "loop_weights")
@@ -29,7 +29,7 @@ def check_cell(cell):
         )
 
 
-@tlbkit_export("tlbkit.layers.TLBEncoder")
+@register_serializable("tlbkit.layers.TLBEncoder")
 class TLBEncoder(keras.layers.Layer):
     """Runs a `TLBCell` over a sequence, one chunk of `chunk_size` tokens at a time.
 

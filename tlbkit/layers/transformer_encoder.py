@@ -4,12 +4,12 @@ import keras
 from keras import ops
 
 from tlbkit import checks
-from tlbkit.api_export import tlbkit_export
 from tlbkit.layers.attention_block import AttentionBlock
 from tlbkit.layers.sequence_ops import full_mask
+from tlbkit.serialization import register_serializable
 
 
-@tlbkit_export("tlbkit.layers.TransformerEncoder")
+@register_serializable("tlbkit.layers.TransformerEncoder")
 class TransformerEncoder(keras.layers.Layer):
     """ViT-style encoder: `num_layers` pre-LN self-attention blocks over the whole sequence.
 

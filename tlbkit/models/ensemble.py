@@ -3,12 +3,12 @@
 import keras
 from keras import ops
 
-from tlbkit.api_export import tlbkit_export
 from tlbkit.models import predictions
 from tlbkit.models.sequence_classifier import mark_built_from_parts
+from tlbkit.serialization import register_serializable
 
 
-@tlbkit_export("tlbkit.models.Ensemble")
+@register_serializable("tlbkit.models.Ensemble")
 class Ensemble(predictions.ClassNames, keras.Model):
     """`k` member models of one design, trained at once as `k` separate runs would be, and averaged.
 

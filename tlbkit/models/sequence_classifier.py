@@ -2,8 +2,8 @@
 
 import keras
 
-from tlbkit.api_export import tlbkit_export
 from tlbkit.models import predictions
+from tlbkit.serialization import register_serializable
 
 
 def split_tokens(tokenized):
@@ -15,7 +15,7 @@ def split_tokens(tokenized):
     return tokenized, None
 
 
-@tlbkit_export("tlbkit.models.SequenceClassifier")
+@register_serializable("tlbkit.models.SequenceClassifier")
 class SequenceClassifier(predictions.ClassNames, keras.Model):
     """`tokenizer -> encoder -> head`, trained with `fit` like any Keras model.
 

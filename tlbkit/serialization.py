@@ -1,0 +1,24 @@
+"""Registering classes for Keras serialization, so that `.keras` files name them and load them back."""
+
+import keras
+
+
+def register_serializable(path):
+    """Registers a class as a Keras serializable under the top-level package of `path`.
+
+    Args:
+        path: str. The public path of the class, e.g. `"tlbkit.layers.TLBCell"`. Its first component is
+            the registered package and its last the registered name, so saved `.keras` files refer to
+            `tlbkit>TLBCell` (a plugin's `"tlbkit_tasks.vision.PatchTokenizer"`: `tlbkit_tasks>PatchTokenizer`).
+
+    Returns:
+        A decorator that returns the class unchanged.
+    """
+    package, _, name = path.rpartition(".")
+    root = package.split(".")[0] or "tlbkit"
+
+    def decorator(symbol):
+        return keras.saving.register_keras_serializable(package=root, name=name)(symbol)
+
+    return decorator
+
