@@ -1,6 +1,7 @@
 """Core engine tests. They run under the current KERAS_BACKEND; test_backends.py reruns them under JAX."""
 
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -36,6 +37,29 @@ def tokens(batch=2, length=4 * CHUNK, seed=0):
 
 def np_(x):
     return keras.ops.convert_to_numpy(x)
+
+
+def keras_config_text(path):
+    """The `config.json` of a `.keras` archive, as text."""
+    with zipfile.ZipFile(path) as archive:
+        return archive.read("config.json").decode()
+
+
+def saved_with_old_names(model, folder, renames):
+    """`model` saved to `folder`/old.keras with each `{new text: old text}` of its config.json put back, as a
+    file written before a rename holds it (each new text must occur once)."""
+    model.save(folder / "new.keras")
+    with zipfile.ZipFile(folder / "new.keras") as src, zipfile.ZipFile(folder / "old.keras", "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "config.json":
+                text = data.decode()
+                for new, old in renames.items():
+                    assert text.count(new) == 1, new
+                    text = text.replace(new, old)
+                data = text.encode()
+            dst.writestr(item, data)
+    return folder / "old.keras"
 
 
 # === Shapes and dtypes ===
@@ -290,23 +314,12 @@ def test_keras_io_layout_structure_and_parameters():
 def test_the_old_layout_name_seed_loads_as_keras_io_with_the_same_outputs(tmp_path):
     # `layout="seed"` was renamed "keras_io": a .keras file (or config) holding the old name loads as the new
     # layout, warns, gives the same outputs and is saved again with the new name.
-    import json
-    import zipfile
-
     keras.utils.set_random_seed(0)
     model = SequenceClassifier(make_encoder(layout="keras_io", norm_mode="qkv", initial_state="zeros"),
                                ClassificationHead(3))
     x = tokens()
     before = np_(model(x))
-    new_file, old_file = tmp_path / "new.keras", tmp_path / "old.keras"
-    model.save(new_file)
-    with zipfile.ZipFile(new_file) as src, zipfile.ZipFile(old_file, "w") as dst:
-        for item in src.infolist():
-            data = src.read(item.filename)
-            if item.filename == "config.json":
-                assert data.count(b'"layout": "keras_io"') == 1
-                data = data.replace(b'"layout": "keras_io"', b'"layout": "seed"')
-            dst.writestr(item, data)
+    old_file = saved_with_old_names(model, tmp_path, {'"layout": "keras_io"': '"layout": "seed"'})
     with pytest.warns(FutureWarning, match="`layout='seed'` was renamed 'keras_io'"):
         loaded = keras.saving.load_model(old_file)
     cell = loaded.encoder.cell
@@ -314,9 +327,7 @@ def test_the_old_layout_name_seed_loads_as_keras_io_with_the_same_outputs(tmp_pa
     assert cell.schedule == model.encoder.cell.schedule
     np.testing.assert_allclose(np_(loaded(x)), before, atol=1e-6)
     loaded.save(tmp_path / "again.keras")
-    with zipfile.ZipFile(tmp_path / "again.keras") as again:
-        saved = json.loads(again.read("config.json"))
-    assert saved["config"]["encoder"]["config"]["cell"]["config"]["layout"] == "keras_io"
+    assert '"layout": "keras_io"' in keras_config_text(tmp_path / "again.keras")
 
 
 def test_paper_layout_interleaves_cross_attention():
@@ -336,6 +347,26 @@ def test_keras_save_load_round_trip(tmp_path, encoder):
     model.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(np_(loaded(x)), before, atol=1e-6)
+
+
+def test_a_checkpoint_naming_the_old_loss_loads_compiled_with_class_crossentropy(tmp_path):
+    # The loss was registered as tlbkit>SparseCategoricalCrossentropy before its rename to ClassCrossentropy; a
+    # run's checkpoints hold it in their compile config, and load compiled, with the same loss.
+    from tlbkit.losses import ClassCrossentropy
+
+    model = SequenceClassifier(make_encoder(), ClassificationHead(3))
+    model.compile(optimizer="sgd", loss=ClassCrossentropy(label_smoothing=0.1))
+    x, y = tokens(), np.array([0, 2])
+    logits = np_(model(x))
+    old_file = saved_with_old_names(model, tmp_path, {'"class_name": "ClassCrossentropy"':
+                                                      '"class_name": "SparseCategoricalCrossentropy"',
+                                                      '"tlbkit>ClassCrossentropy"': '"tlbkit>SparseCategoricalCrossentropy"'})
+    assert "SparseCategoricalCrossentropy" in keras_config_text(old_file)
+    loaded = keras.saving.load_model(old_file)
+    assert type(loaded.loss) is ClassCrossentropy and loaded.loss.label_smoothing == 0.1
+    np.testing.assert_allclose(float(loaded.loss(y, logits)), float(model.loss(y, logits)), rtol=1e-6)
+    loaded.save(tmp_path / "again.keras")
+    assert "SparseCategoricalCrossentropy" not in keras_config_text(tmp_path / "again.keras")
 
 
 # === Errors ===

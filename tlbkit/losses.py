@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from tlbkit.serialization import register_serializable
+from tlbkit.serialization import register_renamed, register_serializable
 
 
 def is_soft(y_true, y_pred):
@@ -13,17 +13,23 @@ def is_soft(y_true, y_pred):
     )
 
 
-@register_serializable("tlbkit.losses.SparseCategoricalCrossentropy")
-class SparseCategoricalCrossentropy(keras.losses.Loss):
-    """Cross-entropy on integer labels (or soft targets) and logits, with optional label smoothing.
+@register_serializable("tlbkit.losses.ClassCrossentropy")
+class ClassCrossentropy(keras.losses.Loss):
+    """Cross-entropy of class logits against integer labels or soft targets, with optional label smoothing.
+
+    Targets are integer class ids `(B,)` or per-class target distributions `(B, classes)` (e.g. from
+    MixUp/CutMix), told apart by their shape; predictions are logits (the softmax is applied here). Unlike
+    `keras.losses.SparseCategoricalCrossentropy` it takes soft targets too, hence its own name (it was called
+    `SparseCategoricalCrossentropy` before; files saved with that name load as this class).
 
     Args:
         label_smoothing: float in [0, 1). Mass spread uniformly over all classes.
             Defaults to `0.0`.
+        name: str. Defaults to `"class_crossentropy"`.
         **kwargs: forwarded to `keras.losses.Loss`.
     """
 
-    def __init__(self, label_smoothing=0.0, name="sparse_categorical_crossentropy", **kwargs):
+    def __init__(self, label_smoothing=0.0, name="class_crossentropy", **kwargs):
         super().__init__(name=name, **kwargs)
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"`label_smoothing` must be in [0, 1). Received: label_smoothing={label_smoothing}")
@@ -44,3 +50,8 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+# A run's checkpoints hold the compiled loss: those saved before the rename name it
+# `tlbkit>SparseCategoricalCrossentropy`, and still load (`keras.saving.load_model` with `compile=True`).
+register_renamed("tlbkit.losses.SparseCategoricalCrossentropy", ClassCrossentropy)

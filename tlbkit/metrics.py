@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from tlbkit.losses import SparseCategoricalCrossentropy, is_soft
+from tlbkit.losses import ClassCrossentropy, is_soft
 from tlbkit.serialization import register_serializable
 
 
@@ -17,7 +17,7 @@ def accuracy(y_true, y_pred):
     return ops.cast(ops.equal(ops.cast(labels, "int32"), ops.cast(predicted, "int32")), "float32")
 
 
-_plain_cross_entropy = SparseCategoricalCrossentropy(reduction=None)
+_plain_cross_entropy = ClassCrossentropy(reduction=None)
 
 
 def cross_entropy(y_true, y_pred):

@@ -22,3 +22,14 @@ def register_serializable(path):
 
     return decorator
 
+
+def register_renamed(old_path, symbol):
+    """Lets files saved before a rename load: the registered name that `register_serializable(old_path)` gave
+    now also finds `symbol` (a file saved again names `symbol` by its new name).
+
+    Args:
+        old_path: str. The public path the class had, e.g. `"tlbkit.losses.SparseCategoricalCrossentropy"`.
+        symbol: the class, registered under its new name.
+    """
+    package, _, name = old_path.rpartition(".")
+    keras.saving.get_custom_objects()[f"{package.split('.')[0] or 'tlbkit'}>{name}"] = symbol

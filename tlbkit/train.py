@@ -16,7 +16,7 @@ from tlbkit import run_dir as rd
 from tlbkit import saving
 from tlbkit.callbacks import RunRecorder
 from tlbkit.ema import EMAWeights, check_ema_momentum
-from tlbkit.losses import SparseCategoricalCrossentropy
+from tlbkit.losses import ClassCrossentropy
 from tlbkit.metrics import Accuracy, CrossEntropy
 from tlbkit.time_budget import TimeBudget, TimeBudgetCosine
 
@@ -59,7 +59,7 @@ def compile_for_training(net, learning_rate, weight_decay=1e-4, clip_norm=None, 
     optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay,
                                        global_clipnorm=clip_norm, use_ema=ema_momentum is not None,
                                        ema_momentum=0.99 if ema_momentum is None else ema_momentum)
-    net.compile(optimizer=optimizer, loss=SparseCategoricalCrossentropy(label_smoothing=label_smoothing),
+    net.compile(optimizer=optimizer, loss=ClassCrossentropy(label_smoothing=label_smoothing),
                 metrics=[Accuracy(), CrossEntropy()], jit_compile=True if jax else jit_compile)
     if jax and not net.jit_compile:
         eager = sorted({type(layer).__name__ for layer in net._flatten_layers()
