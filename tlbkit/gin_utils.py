@@ -303,3 +303,31 @@ def evaluate_binding(key):
     except ValueError as e:
         raise GinConfigError(f"the config binds no {key!r} ({e}).") from e
     return copy.deepcopy(value)  # gin's references evaluate themselves when deep-copied
+
+
+def effective_arguments(fn, selector, names=None):
+    """`{parameter: value}` that gin would call `fn` (the configurable `selector`, e.g. `train`) with: each bound
+    value (macros and references evaluated, as `evaluate_binding`), else `fn`'s default (`gin.REQUIRED` for a
+    parameter with neither).
+
+    Args:
+        fn: the function or class registered as `selector`.
+        selector: str. Its gin name, e.g. `"train"`, `"datasets.listops"`.
+        names: list of str. The parameters to give. Defaults to all but `self`, `*args` and `**kwargs`.
+    """
+    import inspect
+
+    import gin
+
+    signature = inspect.signature(fn.__init__ if inspect.isclass(fn) else fn).parameters
+    names = names or [p.name for p in signature.values()
+                      if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    values = {}
+    for name in names:
+        try:
+            values[name] = copy.deepcopy(gin.query_parameter(f"{selector}.{name}"))
+        except ValueError:
+            default = signature[name].default
+            values[name] = gin.REQUIRED if default is inspect.Parameter.empty else default
+    return values
+

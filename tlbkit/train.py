@@ -86,7 +86,7 @@ def train(
     dataset=gin.REQUIRED,
     model=gin.REQUIRED,
     batch_size=32,
-    epochs=1,
+    epochs=10,
     learning_rate=1e-3,
     weight_decay=1e-4,
     weight_decay_vectors=True,
