@@ -284,6 +284,14 @@ def explain_error(message):
             names = ", ".join(f"{kind}.{n}" for n in registry.ALL[kind].names())
             return f"unknown {kind[:-1]} '{name}'. Registered {kind}: {names}."
         return f"unknown configurable '{name}'. Run with --list to see the registered names."
+    match = re.search(r"No bindings specified for '(\w+)/gin\.macro'", message)
+    if match:
+        return (f"the macro {match.group(1)} is read but no config sets it: include one that does (the model sizes, "
+                f"DIM, NUM_HEADS, ..., come from a size, sizes/*.gin) or add --gin_param='{match.group(1)} = ...'.")
+    match = re.search(r"(\w+)/macro\.value set to `%gin\.REQUIRED` but not subsequently overridden", message)
+    if match:
+        return (f"the macro {match.group(1)} is required and no config sets it: set it in the task file or add "
+                f"--gin_param='{match.group(1)} = ...'.")
     match = re.search(r"Unable to open file: ([^.]+\.\w+)", message)
     if match:
         return f"included file {match.group(1)!r} not found; add its folder with --gin_search_path."
