@@ -71,18 +71,13 @@ def build(gin_file, params):
     import numpy as np
 
     from tlbkit import backends, evaluate, gin_utils, pipeline
-    from tlbkit.train import compile_for_training, exclude_vectors_from_weight_decay
+    from tlbkit.train import compile_for_training, exclude_vectors_from_weight_decay, train
 
     gin.clear_config()
     gin_utils.parse([gin_file], params)
-    batch = gin.query_parameter("train.batch_size")
-    bound = {}
-    for name in ("weight_decay", "clip_norm", "label_smoothing", "jit_compile", "ema_momentum",
-                 "weight_decay_vectors"):
-        try:
-            bound[name] = gin.query_parameter(f"train.{name}")
-        except ValueError:  # not bound: train()'s default
-            pass
+    bound = gin_utils.effective_arguments(train, "train", ["batch_size", "weight_decay", "clip_norm", "label_smoothing",
+                                                           "jit_compile", "ema_momentum", "weight_decay_vectors"])
+    batch = bound.pop("batch_size")
     keras.utils.set_random_seed(0)
     spec = evaluate.run_spec().load()
     train_ds = pipeline.batched(spec, "train", batch, training=True, cache=False)
@@ -97,7 +92,7 @@ def build(gin_file, params):
     x, y = to_numpy(first)
     eval_x = to_numpy(eval_x)
     model = gin_utils.evaluate_binding("train.model")(num_classes=spec.num_classes)
-    decay_vectors = bound.pop("weight_decay_vectors", True)
+    decay_vectors = bound.pop("weight_decay_vectors")
     compile_for_training(model, 1e-4, **bound)  # a fixed learning rate: speed does not depend on its value
     model(x)
     if not decay_vectors:

@@ -86,8 +86,6 @@ def recipe_settings(gin_file, gin_params):
 
     `train.*` values not bound by the config are `tlbkit.train.train`'s defaults, as `tlbkit-train` would use.
     """
-    import inspect
-
     import gin
 
     from tlbkit import gin_utils, plugins
@@ -95,16 +93,9 @@ def recipe_settings(gin_file, gin_params):
 
     plugins.load_all()
     gin_utils.parse([gin_file], gin_params)
-    defaults = {k: p.default for k, p in inspect.signature(train_lib.train).parameters.items()}
-
-    names = ("batch_size", "epochs", "learning_rate", "weight_decay", "weight_decay_vectors", "schedule",
-             "warmup_epochs", "min_learning_rate", "label_smoothing", "clip_norm", "validation_freq", "seed")
-    settings = {}
-    for name in names:
-        try:
-            settings[name] = gin_utils.evaluate_binding(f"train.{name}")
-        except gin_utils.GinConfigError:
-            settings[name] = defaults[name]
+    names = ["batch_size", "epochs", "learning_rate", "weight_decay", "weight_decay_vectors", "schedule",
+             "warmup_epochs", "min_learning_rate", "label_smoothing", "clip_norm", "validation_freq", "seed"]
+    settings = gin_utils.effective_arguments(train_lib.train, "train", names)
     dataset = gin.query_parameter("train.dataset")  # %DATASET -> @datasets.tfds_images(), kept unevaluated
     while dataset.configurable.name == "macro":
         dataset = gin.query_parameter(f"{dataset.scoped_selector}.value")

@@ -37,21 +37,17 @@ def build(gin_file):
     import gin
 
     from tlbkit import evaluate, gin_utils, pipeline
-    from tlbkit.train import compile_for_training
+    from tlbkit.train import compile_for_training, train
 
     gin.clear_config()
     gin_utils.parse([gin_file], FLAGS.gin_param)
-    batch = gin.query_parameter("train.batch_size")
+    bound = gin_utils.effective_arguments(train, "train", ["batch_size", "weight_decay", "clip_norm", "label_smoothing",
+                                                           "jit_compile"])
+    batch = bound.pop("batch_size")
     spec = evaluate.run_spec().load()
     train_ds = pipeline.batched(spec, "train", batch, training=True).repeat()
     val_ds = pipeline.batched(spec, "validation", batch, training=False)  # cached like train()'s
     model = gin_utils.evaluate_binding("train.model")(num_classes=spec.num_classes)
-    bound = {}
-    for name in ("weight_decay", "clip_norm", "label_smoothing", "jit_compile"):
-        try:
-            bound[name] = gin.query_parameter(f"train.{name}")
-        except ValueError:  # not bound: train()'s default
-            pass
     compile_for_training(model, 1e-4, **bound)  # a fixed learning rate: speed does not depend on its value
     return model, iter(train_ds), iter(val_ds.repeat()), batch
 

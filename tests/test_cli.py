@@ -69,6 +69,44 @@ def test_start_up_is_quiet_and_list_has_no_empty_section(tmp_path):
     assert "configs (by name" in proc.stdout and "  recall_cpu.gin" in proc.stdout
 
 
+def test_list_says_what_each_parameter_means():
+    from tlbkit import plugins
+    from tlbkit.bin import cli
+
+    plugins.load_all()
+    lines = cli.list_configs_and_plugins(search_paths=()).splitlines()
+    assert "train (what tlbkit-train runs; bind as train.NAME):" in lines
+    assert "      epochs: int. Total epochs." in lines  # train's, from its docstring
+    assert "      num_heads: int. Attention heads." in lines  # cells.tlb's, from the class docstring
+    ucr = lines.index(next(line for line in lines if line.startswith("  datasets.ucr(")))
+    assert lines[ucr + 3].startswith("      missing: str. `'?'` values:")  # "as in `datasets.ts_files`" followed
+    assert [line for line in lines if line.endswith("(undocumented)")] == []  # every parameter says what it means
+
+
+def test_a_parameters_meaning_is_one_line_of_its_docstring():
+    from tlbkit import registry
+
+    def plugin(a, b=2, c=None, d=4, e="x", f=0):
+        pass
+
+    plugin.__doc__ = """A plugin.
+
+    Args:
+        a: int. The first.
+            Wrapped onto a second line. Defaults to nothing.
+        b, c: float. Shared by two. Defaults to `2` and None.
+        d: int. A long one. """ + "Words go on and on. " * 10 + """
+        e (str): typed in parentheses.
+    """
+
+    rows = {name: (default, meaning) for name, default, meaning in registry.parameters(plugin)}
+    assert rows["a"] == ("REQUIRED", "int. The first. Wrapped onto a second line.")
+    assert rows["b"] == (2, "float. Shared by two.")  # a Defaults-to sentence is dropped beside a listed default
+    assert rows["c"] == (None, "float. Shared by two. Defaults to `2` and None.")  # kept: None says little
+    assert rows["d"][1].startswith("int. A long one. Words go on and on.") and len(rows["d"][1]) <= 100
+    assert rows["e"] == ("x", "typed in parentheses.") and rows["f"] == (0, "")
+
+
 def test_binaries_report_a_missing_run_clearly(tmp_path):
     for name in ("evaluate", "predict", "export"):
         extra = {"predict": ["1,2"], "export": [f"--output={tmp_path / 'out'}"]}.get(name, [])

@@ -1,5 +1,5 @@
 """Every shipped gin file parses (by name, as a user names it) and builds its model; none names a path of
-this repository's layout."""
+this repository's layout; each value lives in one place (docs/usage.md, "Where each value lives")."""
 
 import os
 import re
@@ -65,8 +65,7 @@ def test_overlay_stacks_on_the_main_job(name):  # models/tlb.gin is the base lay
     if name == "models/lstm.gin":
         assert type(model.encoder).__name__ == "LSTMEncoder"
     if name.startswith("sizes/"):
-        macros = dict(line.split(" = ") for line in open(os.path.join(GIN, name)) if " = " in line)
-        assert model.encoder.cell.dim == int(macros["DIM"])
+        assert model.encoder.cell.dim == int(dict(bindings(name))["DIM"])
 
 
 def test_no_shipped_file_names_a_development_path():
@@ -80,11 +79,83 @@ def test_no_shipped_file_names_a_development_path():
                     assert "../shared" not in open(os.path.join(d, f)).read(), os.path.join(d, f)
 
 
-def test_size_files_hold_macros_only():
-    for name in shipped():
-        if name.startswith("sizes/"):
-            lines = [line.strip() for line in open(os.path.join(GIN, name)) if line.strip() and not line.startswith("#")]
-            assert all(line.split(" = ")[0].isupper() for line in lines), name
+def bindings(name):
+    """`[(bound name, value text)]` of a shipped gin file's own lines (comments and includes left out)."""
+    found = []
+    for line in open(os.path.join(GIN, name)):
+        line = line.split("#")[0].strip() if not line.lstrip().startswith("include") else ""
+        if " = " in line:
+            key, value = line.split(" = ", 1)
+            found.append((key.strip(), value.strip()))
+    return found
+
+
+def includes(name):
+    """The configs `name` includes, depth first, each before the files that come after it."""
+    found = []
+    for line in open(os.path.join(GIN, name)):
+        match = re.match(r"include '([^']+)'", line.strip())
+        if match:
+            found += includes(match.group(1)) + [match.group(1)]
+    return found
+
+
+SIZES = {n[len("sizes/"):-len(".gin")]: dict(bindings(n)) for n in shipped() if n.startswith("sizes/")}
+SIZE_MACROS = set(SIZES["small"])
+TASKS = [n for n in shipped() if "/" not in n and n != "base.gin"]
+LAYERS = ["base.gin", "models/tlb.gin", "models/transformer.gin", "models/lstm.gin"]  # state no value
+
+
+def test_sizes_are_one_table():
+    # Every size sets the same macros, literals and nothing else: a later size replaces an earlier one whole.
+    assert SIZE_MACROS == {"DIM", "NUM_HEADS", "NUM_LAYERS", "R", "NUM_LATENTS", "FFN_RATIO"}
+    for size, macros in SIZES.items():
+        assert set(macros) == SIZE_MACROS and all(re.fullmatch(r"[\d.]+", v) for v in macros.values()), size
+        lines = [line for line in open(os.path.join(GIN, f"sizes/{size}.gin")) if line.strip() and line[0] != "#"]
+        assert len(lines) == len(SIZE_MACROS), f"sizes/{size}.gin holds more than its macros"
+
+
+def test_a_task_picks_a_size_and_sets_none_of_its_macros():
+    for name in TASKS:
+        own = [f for f in includes(name) if f.startswith("sizes/")]
+        assert len([line for line in open(os.path.join(GIN, name)) if line.startswith("include 'sizes/")]) <= 1, name
+        assert not SIZE_MACROS & {key for key, _ in bindings(name)}, f"{name} sets a size macro: pick a size instead"
+        if "models/tlb_keras_io.gin" not in includes(name):  # keras-io mode sets the cell outright
+            assert own, f"{name} includes no size"
+
+
+def test_layer_files_state_no_value():
+    # base.gin and the models/ layers only say which macro or reference feeds which parameter: the values are
+    # the Python defaults, the sizes' and the task's.
+    for name in LAYERS:
+        for key, value in bindings(name):
+            assert value.startswith(("%", "@")), f"{name}: {key} = {value} states a value"
+    base, tlb = (dict(bindings(n)) for n in LAYERS[:2])  # every task stacks both: none binds a name twice
+    assert not set(base) & set(tlb)
+
+
+def test_the_docs_size_table_is_the_size_files():
+    text = open(os.path.join(ROOT, "docs", "usage.md")).read()
+    table = text[text.index("| size | DIM |"):].split("\n\n")[0].splitlines()
+    columns = [c.strip() for c in table[0].strip("|").split("|")]
+    rows = {}
+    for line in table[2:]:
+        cells = dict(zip(columns, (c.strip() for c in line.strip("|").split("|"))))
+        rows[cells.pop("size").strip("`")] = cells
+    assert set(rows) == set(SIZES)
+    used_by = {size: [] for size in SIZES}
+    for name in TASKS:
+        picked = [f for f in includes(name) if f.startswith("sizes/")]
+        if picked:
+            used_by[picked[-1][len("sizes/"):-len(".gin")]].append(name[:-len(".gin")])
+    for size, macros in SIZES.items():
+        assert {k: rows[size][k] for k in SIZE_MACROS} == macros, size
+        assert rows[size]["used by"] == (", ".join(used_by[size]) or "tests"), size
+
+
+def test_a_macro_set_nowhere_is_named_with_the_fix():
+    with pytest.raises(gin_utils.GinConfigError, match=r"the macro NUM_HEADS is read but no config sets it.*sizes/"):
+        build(["cifar10_keras_io.gin", "models/transformer.gin"])  # keras-io mode sets the cell, not the size macros
 
 
 def test_a_second_parse_in_one_process_replaces_the_locked_first():

@@ -305,6 +305,14 @@ def explain_error(message):
             names = ", ".join(f"{kind}.{n}" for n in registry.ALL[kind].names())
             return f"unknown {kind[:-1]} '{name}'. Registered {kind}: {names}."
         return f"unknown configurable '{name}'. Run with --list to see the registered names."
+    match = re.search(r"No bindings specified for '(\w+)/gin\.macro'", message)
+    if match:
+        return (f"the macro {match.group(1)} is read but no config sets it: include one that does (the model sizes, "
+                f"DIM, NUM_HEADS, ..., come from a size, sizes/*.gin) or add --gin_param='{match.group(1)} = ...'.")
+    match = re.search(r"(\w+)/macro\.value set to `%gin\.REQUIRED` but not subsequently overridden", message)
+    if match:
+        return (f"the macro {match.group(1)} is required and no config sets it: set it in the task file or add "
+                f"--gin_param='{match.group(1)} = ...'.")
     match = re.search(r"Unable to open file: ([^.]+\.\w+)", message)
     if match:
         return f"included file {match.group(1)!r} not found; add its folder with --gin_search_path."
@@ -324,3 +332,31 @@ def evaluate_binding(key):
     except ValueError as e:
         raise GinConfigError(f"the config binds no {key!r} ({e}).") from e
     return copy.deepcopy(value)  # gin's references evaluate themselves when deep-copied
+
+
+def effective_arguments(fn, selector, names=None):
+    """`{parameter: value}` that gin would call `fn` (the configurable `selector`, e.g. `train`) with: each bound
+    value (macros and references evaluated, as `evaluate_binding`), else `fn`'s default (`gin.REQUIRED` for a
+    parameter with neither).
+
+    Args:
+        fn: the function or class registered as `selector`.
+        selector: str. Its gin name, e.g. `"train"`, `"datasets.listops"`.
+        names: list of str. The parameters to give. Defaults to all but `self`, `*args` and `**kwargs`.
+    """
+    import inspect
+
+    import gin
+
+    signature = inspect.signature(fn.__init__ if inspect.isclass(fn) else fn).parameters
+    names = names or [p.name for p in signature.values()
+                      if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    values = {}
+    for name in names:
+        try:
+            values[name] = copy.deepcopy(gin.query_parameter(f"{selector}.{name}"))
+        except ValueError:
+            default = signature[name].default
+            values[name] = gin.REQUIRED if default is inspect.Parameter.empty else default
+    return values
+

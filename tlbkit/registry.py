@@ -15,6 +15,7 @@ names raise an error that lists the registered ones.
 
 import difflib
 import inspect
+import re
 
 import gin
 
@@ -93,15 +94,84 @@ class Registry:
         return spec
 
     def describe(self, name):
-        """`[(parameter, default or 'REQUIRED')]` of a registered plugin."""
-        obj = self._entries[name][0]
-        target = obj.__init__ if inspect.isclass(obj) else obj
-        params = []
-        for p in inspect.signature(target).parameters.values():
-            if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+        """`[(parameter, default or 'REQUIRED', meaning)]` of a registered plugin (see `parameters`)."""
+        return parameters(self._entries[name][0])
+
+
+# === What each parameter means, from the docstrings ===
+ARGS_HEADING = re.compile(r"^(Args|Arguments):\s*$")
+ARG_ENTRY = re.compile(r"^\*{0,2}(\w+(?:, \*{0,2}\w+)*)(?: \([^)]*\))?:\s*(.*)$")
+AS_IN = re.compile(r"^as in `(\w+)\.(\w+)`\.?$")  # `missing, seed: as in `datasets.ts_files`.`
+SENTENCE_END = re.compile(r"(?<![ (]e\.g\.)(?<![ (]i\.e\.)(?<=[.!?])\s+(?=[A-Z`\"(])")
+LINE_WIDTH = 150
+
+
+def parameters(obj, skip=()):
+    """`[(parameter, default or 'REQUIRED', meaning)]` of a function or class (its `__init__`), in signature
+    order, without `self`, `*args`, `**kwargs` and the names in `skip`.
+
+    The meaning is one line taken from the docstring's Google-style `Args:` section (`name: type. Meaning.`;
+    `a, b: ...` documents both; `as in `kind.name`.` points to another registered plugin's entry): its first
+    sentences up to about 100 characters, without a `Defaults to` sentence when the default is listed beside
+    it; `''` for an undocumented parameter.
+    """
+    target = obj.__init__ if inspect.isclass(obj) else obj
+    texts = documented_arguments(obj)
+    found = []
+    for p in inspect.signature(target).parameters.values():
+        if p.name in ("self", *skip) or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        default = "REQUIRED" if p.default is p.empty or p.default is gin.REQUIRED else p.default
+        found.append((p.name, default, one_line(texts.get(p.name, ""), keep_default=default is None)))
+    return found
+
+
+def documented_arguments(obj):
+    """`{parameter: text}` of the `Args:` sections of `obj`'s docstring (and of a class's own `__init__`)."""
+    docs = [inspect.getdoc(obj)]
+    if inspect.isclass(obj) and "__init__" in vars(obj):
+        docs.append(inspect.getdoc(vars(obj)["__init__"]))
+    texts = {}
+    for doc in filter(None, docs):
+        heading = entry = names = None
+        for line in doc.splitlines():
+            indent = len(line) - len(line.lstrip())
+            if ARGS_HEADING.match(line.strip()):
+                heading, entry, names = indent, None, None
+            elif heading is None or not line.strip():
                 continue
-            params.append((p.name, "REQUIRED" if p.default is p.empty else p.default))
-        return params
+            elif indent <= heading:
+                heading = None
+            elif entry is None or indent == entry:
+                match = ARG_ENTRY.match(line.strip())
+                if match is None:
+                    heading = None
+                    continue
+                entry, names = indent, [n.strip("* ") for n in match.group(1).split(",")]
+                for n in names:
+                    texts[n] = match.group(2)
+            elif indent > entry:
+                for n in names:
+                    texts[n] += " " + line.strip()
+    for name, text in texts.items():
+        match = AS_IN.match(text.strip())
+        if match and match.group(1) in ALL and match.group(2) in ALL[match.group(1)]:
+            texts[name] = documented_arguments(ALL[match.group(1)]._entries[match.group(2)][0]).get(name, text)
+    return texts
+
+
+def one_line(text, keep_default=False):
+    """The first sentences of `text` that fit in about 100 characters (at least one, and more while the line
+    is under 30 characters, so that a bare type such as `int.` gets its meaning), as one line of at most
+    `LINE_WIDTH` characters (cut at a word, with an ellipsis)."""
+    sentences = [s for s in SENTENCE_END.split(" ".join(text.split()))
+                 if s and (keep_default or not s.startswith("Defaults to"))]
+    line = ""
+    for sentence in sentences:
+        if line and len(line) + len(sentence) > 100 and len(line) > 30:
+            break
+        line = f"{line} {sentence}".strip()
+    return line if len(line) <= LINE_WIDTH else line[:LINE_WIDTH - 2].rsplit(" ", 1)[0] + " …"
 
 
 TOKENIZERS = Registry("tokenizers")

@@ -21,6 +21,7 @@ from tlbkit.metrics import Accuracy, CrossEntropy
 from tlbkit.time_budget import TimeBudget, TimeBudgetCosine
 
 SCHEDULES = ("constant", "cosine")
+CALLER_ARGUMENTS = ("model_dir", "strategy", "is_chief", "on_first_step", "start_time")  # not gin-configurable
 
 
 class NonFiniteLossError(RuntimeError):
@@ -78,13 +79,13 @@ def exclude_vectors_from_weight_decay(net):
         net.optimizer.exclude_from_weight_decay(var_list=vectors)
 
 
-@gin.configurable("train", denylist=["model_dir", "strategy", "is_chief", "on_first_step", "start_time"])
+@gin.configurable("train", denylist=list(CALLER_ARGUMENTS))
 def train(
     model_dir,
     dataset=gin.REQUIRED,
     model=gin.REQUIRED,
     batch_size=32,
-    epochs=1,
+    epochs=10,
     learning_rate=1e-3,
     weight_decay=1e-4,
     weight_decay_vectors=True,

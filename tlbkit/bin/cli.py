@@ -201,24 +201,36 @@ def write_operative_config(model_dir):
     writer.flush()
 
 
-def list_configs_and_plugins():
-    """The shipped and plugins' configs with their sources, then every registered plugin with its parameters and
-    defaults."""
+def list_configs_and_plugins(search_paths=None):
+    """The shipped and plugins' configs with their sources, then `train` and every registered plugin: a line with
+    its parameters and defaults, then a line per parameter saying what it means (from its docstring).
+
+    Args:
+        search_paths: list of str. Extra config folders. Defaults to `--gin_search_path`.
+    """
     from tlbkit import gin_utils, registry
+    from tlbkit import train as train_lib
 
     lines = ["configs (by name, e.g. --gin_file=recall_cpu.gin; each with its source):"]
-    extra = FLAGS.gin_search_path if "gin_search_path" in FLAGS else ()
+    extra = search_paths if search_paths is not None else FLAGS.gin_search_path if "gin_search_path" in FLAGS else ()
     for name, found in gin_utils.configs_with_sources(extra=extra).items():
         if len(found) == 1:
             lines.append(f"  {name}  ({found[0]})")
         else:  # given by several sources: only a qualified name selects one
             lines += [f"  {gin_utils.qualified(source, name)}  ({source}; {name} alone is ambiguous)" for source in found]
+    lines.append("train (what tlbkit-train runs; bind as train.NAME):")
+    lines += describe_configurable("train", registry.parameters(train_lib.train, skip=train_lib.CALLER_ARGUMENTS))
     for kind, reg in registry.ALL.items():
         lines.append(f"{kind}:")
         for name in reg.names():
-            params = ", ".join(f"{p}={d!r}" if d != "REQUIRED" else f"{p}=REQUIRED" for p, d in reg.describe(name))
-            lines.append(f"  {kind}.{name}({params})")
+            lines += describe_configurable(f"{kind}.{name}", reg.describe(name))
     return "\n".join(lines)
+
+
+def describe_configurable(name, parameters):
+    """`name(p=default, ...)`, then `p: meaning` for each of `parameters` (`registry.parameters`'s rows)."""
+    signature = ", ".join(f"{p}={d!r}" if d != "REQUIRED" else f"{p}=REQUIRED" for p, d, _ in parameters)
+    return [f"  {name}({signature})"] + [f"      {p}: {meaning or '(undocumented)'}" for p, _, meaning in parameters]
 
 
 def list_presets():

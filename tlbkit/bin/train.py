@@ -35,7 +35,8 @@ def define_flags():
     cli.define_flag("Run", flags.DEFINE_boolean, "overwrite", False,
                 "Start afresh in a --model_dir that holds a run with another config.")
     cli.define_flag("Run", flags.DEFINE_boolean, "list", False,
-                "Print the shipped configs and every registered plugin with its parameters, then exit.")
+                "Print the shipped configs, then train and every registered plugin with each parameter's default "
+                "and meaning, then exit.")
 
 
 def main(argv):
