@@ -186,6 +186,8 @@ def test_ucr_ensemble_trains_and_scores_under_jax(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     recorded = json.load(open(os.path.join(run, "metrics.json")))
     assert recorded["test_examples"] == 150, recorded  # GunPoint's test split: 150 series, batches 48+48+48+6
+    # The compiled steps went into the compilation cache (conftest's TLBKIT_CACHE), for tlbkit-eval to reuse.
+    assert os.listdir(os.path.join(os.environ["TLBKIT_CACHE"], "jax")), "no JAX compilation cache written"
     proc = run_binary("evaluate", f"--model_dir={run}", "--split=test", env=JAX, check=True)
     scored = json.loads(proc.stdout.strip().splitlines()[-1])
     assert scored["accuracy"] == pytest.approx(recorded["test_accuracy"], abs=1e-6)
@@ -209,3 +211,28 @@ def test_a_model_reading_strings_is_refused_under_jax_naming_the_fix(tmp_path):
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "gives the model strings" in proc.stderr and "KERAS_BACKEND=tensorflow" in proc.stderr, proc.stderr
     assert not os.path.exists(tmp_path / "run" / "last.keras")
+
+
+def test_the_jax_compilation_cache_is_set_once_and_can_be_turned_off(tmp_path, monkeypatch):
+    import jax
+
+    from tlbkit import backends
+
+    before = (jax.config.jax_compilation_cache_dir, jax.config.jax_compilation_cache_max_size)
+    monkeypatch.setattr(backends, "requested", lambda: "jax")
+    monkeypatch.setenv("TLBKIT_CACHE", str(tmp_path))
+    try:
+        jax.config.update("jax_compilation_cache_dir", None)
+        jax.config.update("jax_compilation_cache_max_size", -1)
+        monkeypatch.setenv("TLBKIT_JAX_CACHE", "0")
+        assert backends.use_compilation_cache() is None and jax.config.jax_compilation_cache_dir is None
+        monkeypatch.delenv("TLBKIT_JAX_CACHE")
+        assert backends.use_compilation_cache() == str(tmp_path / "jax") == jax.config.jax_compilation_cache_dir
+        assert jax.config.jax_compilation_cache_max_size == backends.JAX_CACHE_MAX_BYTES
+        jax.config.update("jax_compilation_cache_dir", str(tmp_path / "mine"))  # the user's own choice stays
+        assert backends.use_compilation_cache() == str(tmp_path / "mine")
+        monkeypatch.setattr(backends, "requested", lambda: "tensorflow")
+        assert backends.use_compilation_cache() is None
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before[0])
+        jax.config.update("jax_compilation_cache_max_size", before[1])
