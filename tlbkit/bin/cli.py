@@ -79,12 +79,22 @@ def define_trained_run_flags():
     define_flag("Model", flags.DEFINE_boolean, "list_presets", False, "Print the available presets, then exit.")
 
 
+def check_trained_run_flags():
+    """The checks of --model_dir / --preset that need no plugin, Keras or TensorFlow: the binaries run them
+    first, so a mistyped folder is reported at once, not after TensorFlow's start-up (several seconds)."""
+    if "list_presets" in FLAGS and FLAGS.list_presets:
+        return
+    if bool(FLAGS.model_dir) == bool(FLAGS.preset):
+        raise UsageError("give exactly one of --model_dir (a run directory) and --preset (a preset name or folder).")
+    if FLAGS.model_dir:
+        run_config(FLAGS.model_dir)
+
+
 def trained_run_dir():
     """The folder of the trained model that --model_dir or --preset names (its config parsed)."""
     from tlbkit import presets
 
-    if bool(FLAGS.model_dir) == bool(FLAGS.preset):
-        raise UsageError("give exactly one of --model_dir (a run directory) and --preset (a preset name or folder).")
+    check_trained_run_flags()
     folder = presets.resolve(FLAGS.preset) if FLAGS.preset else FLAGS.model_dir
     parse_run_config(folder, FLAGS.gin_param)
     return folder
@@ -177,12 +187,17 @@ def config_header():
 
 def parse_run_config(model_dir, extra_params=()):
     """Parses a run's own `config.gin` (plus overrides), for the binaries that use a trained run."""
+    return parse_gin([run_config(model_dir)], list(extra_params))
+
+
+def run_config(model_dir):
+    """The path of a run's `config.gin`; a UsageError naming the folder when there is none."""
     from tlbkit import run_dir
 
     path = run_dir.RunDir(model_dir).config_path
     if not os.path.exists(path):
         raise UsageError(f"{path} not found: is {model_dir!r} a tlbkit-train run directory?")
-    return parse_gin([path], list(extra_params))
+    return path
 
 
 def write_operative_config(model_dir):

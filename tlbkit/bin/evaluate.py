@@ -45,6 +45,7 @@ def main(argv):
     cli.no_arguments(argv)
     if FLAGS.output:
         cli.check_output_folder(FLAGS.output)
+    cli.check_trained_run_flags()  # before the plugins load Keras and TensorFlow
     cli.load_plugins()
     if FLAGS.list_presets:
         return print(cli.list_presets())

@@ -26,6 +26,7 @@ def main(argv):
     cli.no_arguments(argv)
     if not FLAGS.model_dir or not FLAGS.output:
         raise cli.UsageError("give --model_dir (a run directory) and --output (the preset folder to write).")
+    cli.run_config(FLAGS.model_dir)  # before the plugins load Keras and TensorFlow
     cli.load_plugins()
     cli.parse_run_config(FLAGS.model_dir, FLAGS.gin_param)
     from tlbkit import presets

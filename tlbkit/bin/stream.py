@@ -34,6 +34,7 @@ def define_flags():
 def main(argv):
     if FLAGS.print_every < 1:
         raise cli.UsageError(f"--print_every must be >= 1. Received: {FLAGS.print_every}")
+    cli.check_trained_run_flags()  # before the plugins load Keras and TensorFlow
     cli.load_plugins()
     if FLAGS.list_presets:
         return print(cli.list_presets())

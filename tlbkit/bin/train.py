@@ -74,9 +74,21 @@ def train_from_config(model_dir, gin_files, gin_params=(), overwrite=False, stra
         start_time: float or None. When the run started (`time.time()`).
         header: str. Lines put before the config in config.gin (`import` lines of --plugin modules).
 
+    The gin config is cleared when it returns (or fails), so that nothing bound here reaches a later call
+    in the same process.
+
     Returns:
         dict of the final metrics (`metrics.json`).
     """
+    import gin
+
+    try:
+        return _train_parsed(model_dir, gin_files, gin_params, overwrite, strategy, is_chief, start_time, header)
+    finally:
+        gin.clear_config()  # a Python caller's later `tlbkit.train.train(...)` must not inherit these bindings
+
+
+def _train_parsed(model_dir, gin_files, gin_params, overwrite, strategy, is_chief, start_time, header):
     from tlbkit import run_dir, train as train_lib
 
     config = header + cli.parse_gin(list(gin_files), list(gin_params))

@@ -26,6 +26,7 @@ def define_flags():
 
 def main(argv):
     paths = argv[1:]
+    cli.check_trained_run_flags()  # before the plugins load Keras and TensorFlow
     cli.load_plugins()
     if FLAGS.list_presets:
         return print(cli.list_presets())
