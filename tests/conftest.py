@@ -1,6 +1,10 @@
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One cache for the test processes and the binaries they start (extracted archives, JAX's compiled programs),
+# outside the user's ~/.cache: the JAX tests reuse each other's compiles.
+os.environ.setdefault("TLBKIT_CACHE", os.path.join(tempfile.gettempdir(), f"tlbkit-test-cache-{os.getuid()}"))
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
@@ -8,6 +12,17 @@ import pytest  # noqa: E402
 import tlbkit.plugins  # noqa: E402
 
 tlbkit.plugins.load_all()
+
+
+@pytest.fixture(autouse=True)
+def _no_gin_bindings():
+    """Each test starts without gin bindings: `tlbkit.train.train` reads unpassed arguments from gin, so a
+    binding one test left would change another's run (the library itself clears what it parsed:
+    `tlbkit.bin.train.train_from_config`, tested in test_series_data)."""
+    import gin
+
+    gin.clear_config()
+    yield
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ import json
 import os
 import zipfile
 
+import gin
 import numpy as np
 import pytest
 
@@ -213,6 +214,10 @@ def test_tlb_classifier_univariate_integer_labels_and_clear_errors(tmp_path):
         TLBClassifier(gin_params=FAST).fit(X, np.zeros(30))
     clf = TLBClassifier(gin_params=FAST, verbose=False).fit(X, y)
     assert clf.classes_.tolist() == [3, 7] and clf.predict(X).dtype == y.dtype
+    # fit left no gin binding behind: a later tlbkit.train.train call in this process would inherit it
+    # (FAST's train.steps_per_epoch = 15 once changed another test's run).
+    with pytest.raises(ValueError):
+        gin.query_parameter("train.steps_per_epoch")
     assert clf.get_params()["gin_params"] == FAST and clf.set_params(seed=3).seed == 3
     with pytest.raises(ValueError, match="2 channels, but the model reads 1"):
         clf.predict(np.zeros((2, 2, 30)))
