@@ -333,23 +333,6 @@ TINY = ["DIM = 16", "NUM_LAYERS = 1", "train.epochs = 1", "train.steps_per_epoch
         "train.warmup_epochs = 0.0"]
 
 
-@needs_aeon
-def test_gunpoint_train_and_predict_csv(tmp_path):
-    model_dir = tmp_path / "run"
-    run_binary("train", "--gin_file=ucr_gunpoint.gin", f"--model_dir={model_dir}",
-               *[f"--gin_param={p}" for p in TINY], check=True)
-    metrics = json.load(open(model_dir / "metrics.json"))
-    assert metrics["epochs_completed"] == 1 and 0 <= metrics["test_accuracy"] <= 1
-    row, column = tmp_path / "row.csv", tmp_path / "column.csv"
-    row.write_text(",".join(f"{np.sin(i / 10):.4f}" for i in range(150)) + "\n")
-    column.write_text("\n".join(f"{np.cos(i / 7):.4f}" for i in range(90)) + "\n")  # shorter than training
-    proc = run_binary("predict", f"--model_dir={model_dir}", str(row), str(column), check=True)
-    lines = proc.stdout.strip().splitlines()
-    assert lines[0].split()[:2] == ["input", "label"]
-    assert [line.split()[0] for line in lines[1:]] == [str(row), str(column)]
-    assert all(line.split()[1] in ("1", "2") for line in lines[1:])
-
-
 def test_streaming_example_emits_a_prediction_per_chunk():  # through an ensemble: each member its own state
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, "examples", "stream_series.py"), "--chunks=12", "--check", "--members=2"],
@@ -417,10 +400,18 @@ def test_series_run_scores_a_ts_file_and_text_inputs_without_the_training_data(t
     proc = run_binary("evaluate", f"--model_dir={model_dir}", f"--data={tmp_path / 'Toy_TEST.ts'}", check=True)
     scored = json.loads(proc.stdout.strip().splitlines()[-1])
     assert scored["examples"] == 8 and 0 <= scored["accuracy"] <= 1
+    # Inline series (comma- or space-separated) and CSV files (a row, or a column), one of them longer than
+    # any training series (cut to the training length) and one shorter.
+    row, column = tmp_path / "row.csv", tmp_path / "column.csv"
+    row.write_text(",".join(f"{np.sin(i / 10):.4f}" for i in range(150)) + "\n")
+    column.write_text("\n".join(f"{np.cos(i / 7):.4f}" for i in range(9)) + "\n")
     proc = run_binary("predict", f"--model_dir={model_dir}", "0.1,0.2,0.4,0.5,0.7,0.8,0.9,1.0",
-                      "1 0.8 0.5 0.2 0.1 0.0 -0.1", check=True)
-    rows = [line.split() for line in proc.stdout.strip().splitlines()[1:]]
-    assert len(rows) == 2 and all(row[-3] in ("up", "down") for row in rows)
+                      "1 0.8 0.5 0.2 0.1 0.0 -0.1", str(row), str(column), check=True)
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].split()[:2] == ["input", "label"]
+    rows = [line.split() for line in lines[1:]]
+    assert len(rows) == 4 and all(row[-3] in ("up", "down") for row in rows), proc.stdout
+    assert [r[0] for r in rows[2:]] == [str(row), str(column)]
     proc = run_binary("predict", f"--model_dir={model_dir}", "0.1,zero,0.4")
     assert proc.returncode == 2 and "not a number in '0.1,zero,0.4'" in proc.stderr
     # ucr.gin trains an ensemble in one run: it exports and comes back as one model, predicting the same.
