@@ -8,6 +8,7 @@ engine's layers (`keras.ops` only), but nothing has trained, scored and saved a 
 binaries and `tlbkit.train.train` refuse it at start rather than fail somewhere in the middle of a run.
 """
 
+import importlib.util
 import json
 import os
 import sys
@@ -43,7 +44,8 @@ def use_compilation_cache():
     cache warm, on 2 busy cores). With the cache, `tlbkit-eval`, `tlbkit-predict` and a resumed or repeated
     run reuse what an earlier process compiled. JAX keys an entry on the program, the compiler options and
     its own version, so a hit runs the same program. Only compiles of 1 s or more are kept (JAX's default),
-    and at most 2 GiB (least recently used entries go first).
+    and, when the `filelock` package is installed (JAX needs it for the cap), at most 2 GiB (least recently
+    used entries go first).
 
     Nothing is changed when the backend is not JAX, when `JAX_COMPILATION_CACHE_DIR` or JAX's own config
     names a cache already, or when `TLBKIT_JAX_CACHE=0`. Called before the first compile (the binaries
@@ -63,7 +65,8 @@ def use_compilation_cache():
 
     path = data.cache_root("jax")
     jax.config.update("jax_compilation_cache_dir", path)
-    if jax.config.jax_compilation_cache_max_size == -1:
+    if jax.config.jax_compilation_cache_max_size == -1 and importlib.util.find_spec("filelock") is not None:
+        # JAX needs `filelock` to cap the size (without it a capped cache fails to read every entry).
         jax.config.update("jax_compilation_cache_max_size", JAX_CACHE_MAX_BYTES)
     return path
 
