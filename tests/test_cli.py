@@ -299,3 +299,16 @@ def test_ctrl_c_says_interrupted_and_how_to_resume(tmp_path):
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr[-2000:]
     assert "Traceback" not in stderr and "tlbkit-train: interrupted; rerun to resume" in stderr, stderr[-2000:]
+
+
+def test_an_error_inside_a_traced_call_is_summarised_by_its_cause():
+    from tlbkit.bin import cli
+
+    # What tf.function raises when a layer's call fails inside predict (seen from tlbkit-predict).
+    text = ("in user code:\n\n    File \"trainer.py\", line 5, in predict_function  *\n        return step(data)\n\n"
+            "    ValueError: Exception encountered when calling SeriesPatchTokenizer.call().\n    \n"
+            "    a series of 150 steps is longer than the 39 steps the model was built for; bind max_length.\n    \n"
+            "    Arguments received by SeriesPatchTokenizer.call():\n      values=tf.Tensor(shape=(1, 150, 1))\n")
+    assert cli.error_summary(ValueError(text)) == (
+        "a series of 150 steps is longer than the 39 steps the model was built for; bind max_length.")
+    assert cli.error_summary(ValueError("plain message\nmore")) == "plain message"

@@ -400,10 +400,10 @@ def test_series_run_scores_a_ts_file_and_text_inputs_without_the_training_data(t
     proc = run_binary("evaluate", f"--model_dir={model_dir}", f"--data={tmp_path / 'Toy_TEST.ts'}", check=True)
     scored = json.loads(proc.stdout.strip().splitlines()[-1])
     assert scored["examples"] == 8 and 0 <= scored["accuracy"] <= 1
-    # Inline series (comma- or space-separated) and CSV files (a row, or a column), one of them longer than
-    # any training series (cut to the training length) and one shorter.
+    # Inline series (comma- or space-separated) and CSV files (a row, or a column), of other lengths than
+    # the training series.
     row, column = tmp_path / "row.csv", tmp_path / "column.csv"
-    row.write_text(",".join(f"{np.sin(i / 10):.4f}" for i in range(150)) + "\n")
+    row.write_text(",".join(f"{np.sin(i / 10):.4f}" for i in range(25)) + "\n")
     column.write_text("\n".join(f"{np.cos(i / 7):.4f}" for i in range(9)) + "\n")
     proc = run_binary("predict", f"--model_dir={model_dir}", "0.1,0.2,0.4,0.5,0.7,0.8,0.9,1.0",
                       "1 0.8 0.5 0.2 0.1 0.0 -0.1", str(row), str(column), check=True)

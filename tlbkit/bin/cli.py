@@ -332,6 +332,10 @@ def error_summary(error):
 
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if lines and lines[0].startswith("in user code:"):  # tf.function's wrapper: the cause is its last error line
+        starts = [i for i, line in enumerate(lines) if re.match(r"^\w+(?:Error|Exception): .", line)]
+        if starts:
+            lines = [lines[starts[-1]].split(": ", 1)[1]] + lines[starts[-1] + 1:]
     if lines and lines[0].startswith("Exception encountered when calling") and len(lines) > 1:
         lines = lines[1:]
     return lines[0] if lines else type(error).__name__
