@@ -84,52 +84,62 @@ def dtw_distances(queries, references):
 
 def _numba_dtw():
     """A compiled 1-NN DTW `(x_train, x_test, window) -> index of each test series' nearest neighbour`, or
-    None without numba. Rows of the DP table are reused; a pair is abandoned once a whole row exceeds the
-    best distance found so far (exact: costs are non-negative)."""
+    None without numba. Exact: for each test series the training series are visited in order of their
+    Euclidean distance (an upper bound of full-window DTW for series of equal length), and a pair is
+    abandoned once a whole row of its DP table exceeds the best distance found so far (costs are
+    non-negative). Two rows of the table are kept; cells outside a warping window stay infinite."""
     try:
         import numba
-    except ImportError:
+    except ImportError as e:  # numba without llvmlite fails here too: say so, the fallback is much slower
+        print(f"ucr_baselines: numba unavailable ({e}); DTW runs in NumPy (pip install numba llvmlite)",
+              file=sys.stderr)
         return None
+
+    @numba.njit(cache=True)
+    def distance(a, b, window, best):
+        q, r, channels = a.shape[0], b.shape[0], a.shape[1]
+        prev = np.full(r + 1, np.inf)
+        cur = np.full(r + 1, np.inf)
+        prev[0] = 0.0
+        for i in range(1, q + 1):
+            lo, hi = 1, r
+            if window >= 0:
+                lo, hi = max(1, i - window), min(r, i + window)
+            cur[lo - 1] = np.inf
+            row_min = np.inf
+            for k in range(lo, hi + 1):
+                cost = 0.0
+                for c in range(channels):
+                    diff = a[i - 1, c] - b[k - 1, c]
+                    cost += diff * diff
+                m = prev[k - 1]
+                if prev[k] < m:
+                    m = prev[k]
+                if cur[k - 1] < m:
+                    m = cur[k - 1]
+                cur[k] = cost + m
+                if cur[k] < row_min:
+                    row_min = cur[k]
+            if hi < r:
+                cur[hi + 1] = np.inf
+            if row_min >= best:
+                return np.inf
+            prev, cur = cur, prev
+        return prev[r]
 
     @numba.njit(parallel=True, cache=True)
     def nearest(x_train, x_test, window):
-        n_test, n_train, q = x_test.shape[0], x_train.shape[0], x_test.shape[1]
-        r = x_train.shape[1]
+        n_test, n_train = x_test.shape[0], x_train.shape[0]
         out = np.zeros(n_test, np.int64)
         for t in numba.prange(n_test):
-            best, best_j = np.inf, 0
-            prev = np.empty(r + 1)
-            cur = np.empty(r + 1)
+            euclid = np.empty(n_train)
             for j in range(n_train):
-                prev[:] = np.inf
-                prev[0] = 0.0
-                abandoned = False
-                for i in range(1, q + 1):
-                    cur[:] = np.inf
-                    lo, hi = 1, r
-                    if window >= 0:
-                        lo, hi = max(1, i - window), min(r, i + window)
-                    row_min = np.inf
-                    for k in range(lo, hi + 1):
-                        cost = 0.0
-                        for c in range(x_test.shape[2]):
-                            diff = x_test[t, i - 1, c] - x_train[j, k - 1, c]
-                            cost += diff * diff
-                        m = prev[k - 1]
-                        if prev[k] < m:
-                            m = prev[k]
-                        if cur[k - 1] < m:
-                            m = cur[k - 1]
-                        cur[k] = cost + m
-                        if cur[k] < row_min:
-                            row_min = cur[k]
-                    if row_min >= best:
-                        abandoned = True
-                        break
-                    prev, cur = cur, prev
-                    prev[0] = np.inf
-                if not abandoned and prev[r] < best:
-                    best, best_j = prev[r], j
+                euclid[j] = ((x_test[t] - x_train[j]) ** 2).sum()
+            best, best_j = np.inf, 0
+            for j in np.argsort(euclid):
+                d = distance(x_test[t], x_train[j], window, best)
+                if d < best:
+                    best, best_j = d, j
             out[t] = best_j
         return out
 

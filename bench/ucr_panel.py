@@ -1,10 +1,12 @@
 """The time-series default on a panel of UCR/UEA sets, beside 1-NN DTW and ROCKET: one table, one plot.
 
     python bench/ucr_panel.py --data_dir=DIR [--names=A,B,...] [--root=runs/panel/default] \\
-        [--parallel=2] [--backend=jax] [--gin_file=ucr.gin] [--gin_param=...] [--baselines=FILE] [--report_only]
+        [--parallel=2] [--backend=jax] [--gin_file=ucr.gin] [--gin_param=...] [--baselines=FILE] [--report_only] \\
+        [--order=shuffled] [--threads=N]
 
 Each set trains `tlbkit-train --gin_file=ucr.gin --gin_param="UCR_NAME = 'NAME'"` (plus the given
---gin_param bindings) into `<root>/<NAME>`, `--parallel` sets at a time, on the official train/test split;
+--gin_param bindings) into `<root>/<NAME>`, `--parallel` sets at a time (each held to its share of the CPU
+threads), in a fixed shuffled order (a partial panel is a random subset), on the official train/test split;
 the test accuracy and wall time are read from each run's `metrics.json`. Runs are resumable: a finished
 set is skipped, an interrupted one resumes from its last epoch, so the command can be rerun until the
 panel is complete. Without --names every set found in --data_dir's archive (`UCRArchive_2018/<Name>/`,
@@ -39,6 +41,10 @@ flags.DEFINE_multi_string("gin_file", ["ucr.gin"], "Config(s) of every run.")
 flags.DEFINE_multi_string("gin_param", [], "Extra bindings of every run.")
 flags.DEFINE_string("baselines", None, "JSON lines of bench/ucr_baselines.py (default: <root>/../baselines.jsonl).")
 flags.DEFINE_bool("report_only", False, "Only write the report from the runs already there.")
+flags.DEFINE_enum("order", "shuffled", ["shuffled", "listed"], "Order the sets are trained in: `shuffled` (a fixed "
+                  "permutation, so an unfinished panel is a random subset of it, not the first letters) or as listed.")
+flags.DEFINE_integer("threads", None, "CPU threads of each training (XLA and TensorFlow); default: the CPU count "
+                     "divided by --parallel, so parallel runs do not oversubscribe the cores.")
 FLAGS = flags.FLAGS
 
 TIE = 1e-9  # accuracies are ratios of counts: equal means equal
@@ -68,11 +74,19 @@ def train_one(name):
     command += [f"--gin_file={f}" for f in FLAGS.gin_file] + [f"--gin_param={p}" for p in FLAGS.gin_param]
     if FLAGS.data_dir:
         command.append(f"--data_dir={FLAGS.data_dir}")
-    env = dict(os.environ, KERAS_BACKEND=FLAGS.backend)
+    env = dict(os.environ, KERAS_BACKEND=FLAGS.backend, **thread_env())
     start = time.time()
     with open(log, "a") as out:
         code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     return name, time.time() - start, code, log
+
+
+def thread_env():
+    """Environment that holds one training to `--threads` CPU threads (XLA's and TensorFlow's pools)."""
+    threads = FLAGS.threads or max(1, (os.cpu_count() or 1) // FLAGS.parallel)
+    eigen = "true" if threads > 1 else "false"
+    return {"XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={threads}",
+            "TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(threads)}
 
 
 def read_baselines(path):
@@ -195,7 +209,8 @@ def main(argv):
                                                                "baselines.jsonl"))
     if not FLAGS.report_only:
         with concurrent.futures.ThreadPoolExecutor(FLAGS.parallel) as pool:
-            futures = [pool.submit(train_one, name) for name in names]
+            order = list(names) if FLAGS.order == "listed" else list(np.random.default_rng(0).permutation(names))
+            futures = [pool.submit(train_one, name) for name in order]
             for future in concurrent.futures.as_completed(futures):
                 name, seconds, code, log = future.result()
                 status = "ok" if code == 0 else f"FAILED (exit {code}; see {log})"
