@@ -19,18 +19,155 @@ TINY = [
 ]
 
 
-def run_binary(module, *args, env=None, timeout=600, check=False, stdin=None):
-    """Runs `python -m tlbkit.bin.<module> args...` (with `stdin` as its standard input); returns CompletedProcess."""
+def run_binary(module, *args, env=None, timeout=600, check=False, stdin=None, fresh=False):
+    """Runs `python -m tlbkit.bin.<module> args...` (with `stdin` as its standard input); returns CompletedProcess.
+
+    By default the binary runs in a process forked from a warm one that has already imported TensorFlow,
+    Keras and the plugins (`WarmProcess`): the same code from `run()` on, with its own argv, environment,
+    working folder, standard streams, exit status and process group, without paying the ~10 s import
+    again. `fresh=True`, an environment that changes more than tlbkit's own variables (`KERAS_BACKEND`, a
+    plugin's PYTHONPATH, ...), or TLBKIT_TEST_FRESH_PROCESSES=1 starts a new interpreter instead."""
     full_env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
                     TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     full_env.update(env or {})
-    proc = subprocess.run(
-        [sys.executable, "-m", f"tlbkit.bin.{module}", *args],
-        capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT, input=stdin,
-    )
+    warm = not fresh and os.environ.get("TLBKIT_TEST_FRESH_PROCESSES") != "1" and WarmProcess.can_run(env)
+    if warm:
+        proc = WarmProcess.get().run(module, list(args), full_env, timeout, stdin)
+    else:
+        proc = subprocess.run(
+            [sys.executable, "-m", f"tlbkit.bin.{module}", *args],
+            capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT, input=stdin,
+        )
     if check and proc.returncode != 0:
         raise AssertionError(f"{module} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+# The warm process: imports what every binary imports, then forks one child per command. At that point it
+# has one Python thread and has run no TensorFlow op (no runtime, no thread pools), so forking is safe.
+WARM_SCRIPT = r"""
+import json, os, sys
+import tlbkit.bin  # the binaries' environment defaults, set before TensorFlow loads
+import keras  # TensorFlow with it
+import tlbkit.bin.cli
+import tlbkit.plugins
+tlbkit.plugins.load_all()  # every binary loads them first; again in the child, then at no cost
+requests = os.fdopen(int(sys.argv[1]), "r")
+replies = os.fdopen(int(sys.argv[2]), "w", buffering=1)
+for line in requests:
+    request = json.loads(line)
+    pid = os.fork()
+    if pid == 0:  # the command: leaves through SystemExit, as `python -m tlbkit.bin.<module>` does
+        requests.close()
+        replies.close()
+        os.setpgid(0, 0)  # its own group, so a timeout ends it with the processes it started
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        for fd, (path, flags) in enumerate([(request["stdin"], os.O_RDONLY),
+                                            (request["stdout"], os.O_WRONLY | os.O_TRUNC),
+                                            (request["stderr"], os.O_WRONLY | os.O_TRUNC)]):
+            os.dup2(os.open(path, flags), fd)
+        sys.stdin = open(0, "r", closefd=False)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
+        import importlib
+        binary = importlib.import_module("tlbkit.bin." + request["module"])
+        sys.argv = [binary.__file__] + request["args"]
+        binary.run()
+        sys.exit(0)
+    try:
+        os.setpgid(pid, pid)  # here too, so the group exists before the test may need to end it
+    except OSError:
+        pass
+    replies.write(json.dumps({"pid": pid}) + "\n")
+    _, status = os.waitpid(pid, 0)
+    replies.write(json.dumps({"status": os.waitstatus_to_exitcode(status)}) + "\n")
+"""
+
+
+class WarmProcess:
+    """One warm process per test process (see `run_binary`), started at its first use."""
+
+    _instance = None
+    # Variables a test may set for a binary that only its code reads (not Python's or TensorFlow's start-up).
+    RUNTIME_VARIABLES = {"TLBKIT_DATA_DIR", "TLBKIT_CACHE", "TLBKIT_JAX_CACHE", "TF_CPP_MIN_LOG_LEVEL",
+                         "PYTHONUNBUFFERED"}
+
+    @classmethod
+    def can_run(cls, env):
+        return all(key in cls.RUNTIME_VARIABLES for key in (env or {}))
+
+    @classmethod
+    def get(cls):
+        if cls._instance is None or cls._instance.proc.poll() is not None:
+            cls._instance = cls()
+        return cls._instance
+
+    def __init__(self):
+        import atexit
+        import tempfile
+
+        self.folder = tempfile.mkdtemp(prefix="tlbkit-warm-")
+        request_read, self.requests = os.pipe()
+        self.replies, reply_write = os.pipe()
+        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                   TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen([sys.executable, "-c", WARM_SCRIPT, str(request_read), str(reply_write)],
+                                     pass_fds=(request_read, reply_write), env=env, cwd=ROOT,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(request_read)
+        os.close(reply_write)
+        self.reply_lines = os.fdopen(self.replies, "r")
+        atexit.register(self.close)
+
+    def close(self):
+        import shutil
+
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _reply(self, deadline):
+        import json
+        import select
+        import time
+
+        while True:
+            ready, _, _ = select.select([self.replies], [], [], max(0.0, deadline - time.time()))
+            if not ready:
+                return None
+            line = self.reply_lines.readline()
+            if not line:
+                raise RuntimeError(f"the warm test process died (status {self.proc.poll()})")
+            return json.loads(line)
+
+    def run(self, module, args, env, timeout, stdin):
+        import json
+        import signal
+        import time
+
+        paths = {name: os.path.join(self.folder, name) for name in ("stdin", "stdout", "stderr")}
+        with open(paths["stdin"], "w") as f:
+            f.write(stdin or "")
+        for name in ("stdout", "stderr"):
+            open(paths[name], "w").close()
+        request = {"module": module, "args": args, "env": env, "cwd": ROOT, **paths}
+        os.write(self.requests, (json.dumps(request) + "\n").encode())
+        deadline = time.time() + timeout
+        pid = self._reply(deadline + 60)["pid"]
+        reply = self._reply(deadline)
+        if reply is None:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._reply(time.time() + 60)
+            raise subprocess.TimeoutExpired([f"tlbkit.bin.{module}", *args], timeout,
+                                            open(paths["stdout"]).read(), open(paths["stderr"]).read())
+        return subprocess.CompletedProcess([sys.executable, "-m", f"tlbkit.bin.{module}", *args], reply["status"],
+                                           open(paths["stdout"]).read(), open(paths["stderr"]).read())
 
 
 def tiny_params(*extra):
