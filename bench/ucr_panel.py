@@ -2,7 +2,7 @@
 
     python bench/ucr_panel.py --data_dir=DIR [--names=A,B,...] [--root=runs/panel/default] \\
         [--parallel=2] [--backend=jax] [--gin_file=ucr.gin] [--gin_param=...] [--baselines=FILE] [--report_only] \\
-        [--order=shuffled] [--threads=N]
+        [--order=shuffled] [--threads=N] [--versus=OTHER_ROOT]
 
 Each set trains `tlbkit-train --gin_file=ucr.gin --gin_param="UCR_NAME = 'NAME'"` (plus the given
 --gin_param bindings) into `<root>/<NAME>`, `--parallel` sets at a time (each held to its share of the CPU
@@ -18,7 +18,9 @@ References come from a JSON-lines file written by `bench/ucr_baselines.py --outp
 
 Writes `<root>/panel.csv` (per set: tlbkit accuracy, wall time, DTW, ROCKET), `<root>/panel.md` (the table,
 wins / ties / losses against each reference, mean accuracy, mean rank) and `<root>/panel.png` (tlbkit
-against each reference per set, the diagonal drawn).
+against each reference per set, the diagonal drawn). With `--versus=OTHER_ROOT` (say, the default's panel
+while this one trains a candidate) the table adds the other panel's accuracy and a paired comparison over
+the sets both have finished: a candidate is screened on the same sets, in the same shuffled order.
 """
 
 import concurrent.futures
@@ -45,6 +47,8 @@ flags.DEFINE_enum("order", "shuffled", ["shuffled", "listed"], "Order the sets a
                   "permutation, so an unfinished panel is a random subset of it, not the first letters) or as listed.")
 flags.DEFINE_integer("threads", None, "CPU threads of each training (XLA and TensorFlow); default: the CPU count "
                      "divided by --parallel, so parallel runs do not oversubscribe the cores.")
+flags.DEFINE_string("versus", None, "Root of another panel (e.g. the default's): the report adds its accuracy per "
+                    "set and a paired comparison over the sets both finished (screening a candidate recipe).")
 FLAGS = flags.FLAGS
 
 TIE = 1e-9  # accuracies are ratios of counts: equal means equal
@@ -107,9 +111,13 @@ def collect(names, baselines):
         metrics_path = os.path.join(FLAGS.root, name, "metrics.json")
         metrics = json.load(open(metrics_path)) if os.path.exists(metrics_path) else {}
         ref = baselines.get(name, {})
-        rows.append({"name": name, "tlbkit": metrics.get("test_accuracy"), "wall_s": metrics.get("wall_time_s"),
-                     "dtw": ref.get("dtw_1nn"), "rocket": ref.get("rocket"), "train": ref.get("train"),
-                     "length": ref.get("length")})
+        row = {"name": name, "tlbkit": metrics.get("test_accuracy"), "wall_s": metrics.get("wall_time_s"),
+               "dtw": ref.get("dtw_1nn"), "rocket": ref.get("rocket"), "train": ref.get("train"),
+               "length": ref.get("length")}
+        if FLAGS.versus:
+            other = os.path.join(FLAGS.versus, name, "metrics.json")
+            row["versus"] = json.load(open(other)).get("test_accuracy") if os.path.exists(other) else None
+        rows.append(row)
     return rows
 
 
@@ -142,11 +150,14 @@ def report(rows):
         writer.writerows(rows)
     done = [r for r in rows if r["tlbkit"] is not None]
     fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
-    lines = ["| set | train | length | tlbkit | wall (min) | 1-NN DTW | ROCKET |", "|---|---|---|---|---|---|---|"]
+    versus = f" {os.path.basename(os.path.normpath(FLAGS.versus))} |" if FLAGS.versus else ""
+    lines = [f"| set | train | length | tlbkit | wall (min) |{versus} 1-NN DTW | ROCKET |",
+             "|---|---|---|---|---|" + ("---|" if versus else "") + "---|---|"]
     for r in rows:
         wall = "–" if r["wall_s"] is None else f"{r['wall_s'] / 60:.1f}"
-        lines.append(f"| {r['name']} | {r['train'] or '–'} | {r['length'] or '–'} | {fmt(r['tlbkit'])} | {wall} | "
-                     f"{fmt(r['dtw'])} | {fmt(r['rocket'])} |")
+        other = f" {fmt(r['versus'])} |" if versus else ""
+        lines.append(f"| {r['name']} | {r['train'] or '–'} | {r['length'] or '–'} | {fmt(r['tlbkit'])} | {wall} |"
+                     f"{other} {fmt(r['dtw'])} | {fmt(r['rocket'])} |")
     lines.append("")
     lines.append(f"Sets finished: {len(done)} of {len(rows)}.")
     for ref, label in (("dtw", "1-NN DTW"), ("rocket", "ROCKET")):
@@ -161,6 +172,12 @@ def report(rows):
     if ranks:
         lines.append(f"- mean rank over the {n} sets with all three (1 = best): "
                      + ", ".join(f"{m} {v:.2f}" for m, v in ranks.items()) + ".")
+    if FLAGS.versus:
+        w, t, l = compare(rows, "versus")
+        diffs = [r["tlbkit"] - r["versus"] for r in done if r["versus"] is not None]
+        if diffs:
+            lines.append(f"- against {FLAGS.versus} (paired, {len(diffs)} sets both finished): {w} wins, {t} ties, "
+                         f"{l} losses; mean difference {np.mean(diffs):+.3f} (sd {np.std(diffs):.3f}).")
     walls = [r["wall_s"] for r in done if r["wall_s"] is not None]
     if walls:
         lines.append(f"- wall time per set: median {np.median(walls) / 60:.1f} min, max {max(walls) / 60:.1f} min "
