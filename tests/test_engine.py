@@ -349,6 +349,43 @@ def test_keras_save_load_round_trip(tmp_path, encoder):
     np.testing.assert_allclose(np_(loaded(x)), before, atol=1e-6)
 
 
+def test_a_saved_probe_records_the_eager_outputs_and_checks_a_reload(tmp_path, encoder):
+    # Under JAX the probe outputs come from one jitted call (an eager one runs op by op): the same numbers,
+    # also for the tracked dict a model keeps its probe in; a model whose weights changed is caught.
+    from tlbkit import saving
+
+    model = SequenceClassifier(encoder, ClassificationHead(3))
+    x = tokens(batch=3, seed=11)
+    model(x)
+    saving.set_probe(model, x)
+    path = str(tmp_path / "probe.keras")
+    saving.save_model(model, path)
+    probe, recorded = saving.read_probe(path)
+    assert len(recorded) == 1 and recorded[0].shape == (saving.PROBE_EXAMPLES, 3)
+    np.testing.assert_allclose(recorded[0], np_(model(x[:saving.PROBE_EXAMPLES])), atol=1e-5)
+    saving.load_model(path)  # passes: the reload computes the recorded outputs
+    dict_model = DictInputs(model)
+    dict_model({"tokens": x})
+    saving.set_probe(dict_model, {"tokens": x})
+    np.testing.assert_allclose(saving._outputs(dict_model, saving.get_probe(dict_model))[0],
+                               np_(model(x[:saving.PROBE_EXAMPLES])), atol=1e-5)
+    head = model.head.dense.kernel
+    head.assign(-np_(head))  # (not `+ 1`: after the head's LayerNorm, that shifts every logit alike)
+    with pytest.raises(saving.OutputsChangedError, match="other outputs on the probe input"):
+        saving.check_outputs(path, model)
+
+
+class DictInputs(keras.Model):
+    """A model taking `{"tokens": x}`: its probe is kept as Keras' tracked dict."""
+
+    def __init__(self, inner, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    def call(self, inputs, training=False):
+        return self.inner(inputs["tokens"], training=training)
+
+
 def test_a_checkpoint_naming_the_old_loss_loads_compiled_with_class_crossentropy(tmp_path):
     # The loss was registered as tlbkit>SparseCategoricalCrossentropy before its rename to ClassCrossentropy; a
     # run's checkpoints hold it in their compile config, and load compiled, with the same loss.

@@ -105,3 +105,30 @@ def check_numeric_inputs(element_spec, what="this dataset"):
         raise ValueError(f"{what} gives the model strings ({strings[0]}), which only TensorFlow's string ops read "
                          f"(a text tokenizer inside the model: tokenizers.vocabulary, tokenizers.byte_conv); the "
                          f"Keras backend is {backend!r}. Rerun with KERAS_BACKEND=tensorflow.")
+
+
+def jax_inference(model):
+    """`model`'s inference call as one jitted JAX function of its inputs.
+
+    Called eagerly, JAX runs (and first compiles) every op on its own, seconds for a small model; this
+    compiles the whole call once per input shape. The returned function reads the model's current weights at
+    each call, so it stays right while training changes them.
+
+    Args:
+        model: a built `keras.Model` (under the JAX backend).
+
+    Returns:
+        A function `inputs -> outputs` (`model(inputs, training=False)`); `inputs` must be a structure of
+        plain dicts, lists and tuples of arrays (Keras' tracked containers are no JAX pytrees).
+    """
+    import jax
+
+    @jax.jit
+    def call(trainable, non_trainable, inputs):
+        return model.stateless_call(trainable, non_trainable, inputs, training=False)[0]
+
+    def inference(inputs):
+        return call([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
+                    inputs)
+
+    return inference

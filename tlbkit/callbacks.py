@@ -10,12 +10,17 @@ from tlbkit import run_dir as rd
 from tlbkit import saving
 
 
+CURVES_EVERY_S = 30.0  # seconds between redraws of curves.png during training
+
+
 class RunRecorder(keras.callbacks.Callback):
     """Writes the run directory after each epoch, so a crash never loses more than the epoch under way.
 
     After each epoch: `last.keras` (model + optimizer; after the first, reloaded once to check that every
-    weight comes back), `best.keras` when the monitored validation metric improved, `resume.json` (epochs done, history, best value, the run's wall time so far),
-    `history.csv` and `curves.png`; all atomic. Also calls `on_first_step` once after the first
+    weight comes back), `best.keras` when the monitored validation metric improved, `resume.json` (epochs
+    done, history, best value, the run's wall time so far) and `history.csv`; all atomic. `curves.png` is
+    redrawn after an epoch when `CURVES_EVERY_S` have passed since it was last drawn, and when training ends
+    (drawing it takes about a second: every epoch, it would cost a run of short epochs a fifth of its time). Also calls `on_first_step` once after the first
     training step, and stops training on a NaN/Inf loss, keeping the last good epoch.
 
     The wall time adds up over the segments of a resumed run: each segment counts from `start_time`
@@ -51,6 +56,8 @@ class RunRecorder(keras.callbacks.Callback):
         self._checked = False
         self._epoch_start = None
         self._steps = 0
+        self._curves_at = None  # time.time() when curves.png was last drawn
+        self._curves_stale = False
 
     def wall_time(self):
         """The run's wall time so far: earlier segments plus this one."""
@@ -101,4 +108,13 @@ class RunRecorder(keras.callbacks.Callback):
             "epochs_done": epoch + 1, "history": self.history, "best": self.best, "best_epoch": self.best_epoch,
             "monitor": self.monitor, "wall_time_s": row["time_s"], **(self.extra_state() if self.extra_state else {}),
         })
-        self.run.write_history(self.history)
+        draw = self._curves_at is None or time.time() - self._curves_at >= CURVES_EVERY_S
+        self.run.write_history(self.history, curves=draw)
+        self._curves_stale = not draw
+        if draw:
+            self._curves_at = time.time()
+
+    def on_train_end(self, logs=None):
+        if self._curves_stale:
+            self.run.write_history(self.history)
+            self._curves_stale = False

@@ -114,13 +114,9 @@ def _pad_to(batch, size):
 
 
 def _jax_logits_function(model):
-    import jax
     import keras
 
-    @jax.jit
-    def call(trainable, non_trainable, batch):
-        return model.stateless_call(trainable, non_trainable, batch, training=False)[0]
-
+    call = backends.jax_inference(model)
     sizes = {}  # "first": the first batch's size, to which later ones are padded
 
     def jax_logits(batch):
@@ -130,9 +126,7 @@ def _jax_logits_function(model):
         padded = 0 < n < size
         if padded:
             batch = _pad_to(batch, size)
-        trainable = [v.value for v in model.trainable_variables]
-        non_trainable = [v.value for v in model.non_trainable_variables]
-        logits = call(trainable, non_trainable, batch)
+        logits = call(batch)
         return logits[:n] if padded else logits
 
     return jax_logits

@@ -51,7 +51,7 @@ class RunDir:
         best.keras             when the monitored validation metric improves
         resume.json            every epoch: epochs done, history, best value and epoch, wall time so far
         history.csv            every epoch: one row per epoch
-        curves.png             every epoch: loss and accuracy curves
+        curves.png             loss and accuracy curves: at most every 30 s, and at the end
         tensorboard/           during training: Keras' TensorBoard callback; config/ holds the operative config
         metrics.json           at the end: the final metrics (the run is finished once it exists)
         eval_*.json            by tlbkit-eval (`eval_path`)
@@ -239,10 +239,11 @@ class RunDir:
     def write_metrics(self, metrics):
         atomic_write_json(self.metrics_path, metrics)
 
-    def write_history(self, rows):
-        """`history.csv` and `curves.png` from the per-epoch rows."""
+    def write_history(self, rows, curves=True):
+        """`history.csv` and (unless `curves` is False) `curves.png` from the per-epoch rows."""
         atomic_write_text(self.history_path, history_csv(rows))
-        plot_curves(rows, self.curves_path)
+        if curves:
+            plot_curves(rows, self.curves_path)
 
     def save_checkpoint(self, model, name="last"):
         """Saves `model` (with its optimizer) as the run's `name` checkpoint; returns the path."""

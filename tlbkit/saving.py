@@ -119,11 +119,38 @@ def get_probe(model):
 
 
 def _outputs(model, probe):
+    """The model's outputs on `probe` (inference mode), flattened, as float32 NumPy arrays."""
     import keras
     import numpy as np
 
-    outputs = model(probe, training=False)
+    outputs = _jax_forward(model, probe) if keras.backend.backend() == "jax" else model(probe, training=False)
     return [np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(o, "float32"))) for o in keras.tree.flatten(outputs)]
+
+
+def _jax_forward(model, probe):
+    """`model(probe, training=False)` through `backends.jax_inference` (an eager call under JAX runs every op on
+    its own: seconds at each checkpoint of a run). Inputs JAX cannot hold (strings) take the eager call."""
+    import jax
+    import numpy as np
+
+    from tlbkit import backends
+
+    def plain(x):  # Keras' tracked containers are no JAX pytrees
+        if isinstance(x, dict) or hasattr(x, "keys"):
+            return {k: plain(x[k]) for k in x.keys()}
+        if isinstance(x, (list, tuple)):
+            return type(x)(plain(v) for v in x) if type(x) in (list, tuple) else [plain(v) for v in x]
+        return np.asarray(x)
+
+    probe = plain(probe)
+    if any(leaf.dtype.kind not in "biuf" for leaf in jax.tree_util.tree_leaves(probe)):
+        return model(probe, training=False)
+    key = tuple(id(v) for v in model.variables)  # a model whose layers changed gets a new function
+    cached = model.__dict__.get("_tlbkit_inference")
+    if cached is None or cached[0] != key:
+        cached = (key, backends.jax_inference(model))
+        model.__dict__["_tlbkit_inference"] = cached  # not tracked by Keras, not saved
+    return cached[1](probe)
 
 
 def _structure(value):
