@@ -91,6 +91,24 @@ print(type(by_path).__name__, type(by_name).__name__, by_path.class_names[0],
     assert kinds[4] in json.load(open(os.path.join(folder, "classes.json")))["class_names"]
 
 
+def test_saving_load_model_works_in_a_process_that_imported_only_tlbkit_saving(tmp_path):
+    # A checkpoint of tlbkit's and a plugin's classes: keras.saving cannot find them unless they are
+    # registered, and `import tlbkit` registers nothing (it keeps --help fast).
+    from test_time_budget import tiny_model
+
+    from tlbkit import saving
+
+    model = tiny_model(3)
+    x = np.arange(32).reshape(2, 16) % 12
+    model(x)
+    saving.set_probe(model, x)
+    path = str(tmp_path / "tiny.keras")
+    saving.save_model(model, path)
+    proc = run_python(f"from tlbkit import saving; print(type(saving.load_model({path!r})).__name__)")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split()[-1] == "SequenceClassifier"
+
+
 def test_gin_configs_find_registered_models_when_only_tlbkit_was_imported():
     code = """
 from tlbkit import gin_utils

@@ -275,9 +275,13 @@ def save_model(model, path):
 
 def load_model(path):
     """`keras.saving.load_model(path, compile=False)`, checked: every saved model weight is restored and the
-    recorded probe outputs come back (`check_outputs`)."""
+    recorded probe outputs come back (`check_outputs`). tlbkit's classes and the installed plugins' are
+    registered first, so a process that imported only `tlbkit.saving` can load any run's file."""
     import keras
 
+    from tlbkit import plugins
+
+    plugins.ensure_loaded()
     model = keras.saving.load_model(path, compile=False)
     check_restored(path, model.variables, skip_prefixes=("optimizer/",))
     check_outputs(path, model)
