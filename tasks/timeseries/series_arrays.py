@@ -41,7 +41,8 @@ def handle_missing(series, missing, source):
     return np.where(nan, 0.0, series).astype("float32"), mask
 
 
-def cut_series(series, length, source, binding="tokenizers.series_patch.max_length"):
+def cut_series(series, length, source, binding="the tokenizer's max_length (tokenizers.series_conv.max_length in "
+                                                "ucr.gin)"):
     """`series` (list of (T_i, C)) with those longer than `length` cut to it, saying how many."""
     if length is None:
         return series
