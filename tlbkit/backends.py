@@ -118,8 +118,8 @@ def jax_inference(model):
         model: a built `keras.Model` (under the JAX backend).
 
     Returns:
-        A function `inputs -> outputs` (`model(inputs, training=False)`); `inputs` must be a structure of
-        plain dicts, lists and tuples of arrays (Keras' tracked containers are no JAX pytrees).
+        A function `inputs -> outputs` (`model(inputs, training=False)`); `inputs` is any nesting of dicts,
+        lists and tuples of arrays, Keras' tracked containers included.
     """
     import jax
 
@@ -129,6 +129,18 @@ def jax_inference(model):
 
     def inference(inputs):
         return call([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
-                    inputs)
+                    plain_arrays(inputs))
 
     return inference
+
+
+def plain_arrays(inputs):
+    """`inputs` with every container a plain dict, list or tuple and every leaf a NumPy array (Keras' tracked
+    containers are no JAX pytrees)."""
+    import numpy as np
+
+    if isinstance(inputs, dict) or hasattr(inputs, "keys"):
+        return {k: plain_arrays(inputs[k]) for k in inputs.keys()}
+    if isinstance(inputs, (list, tuple)):
+        return (type(inputs) if type(inputs) in (list, tuple) else list)(plain_arrays(v) for v in inputs)
+    return np.asarray(inputs)

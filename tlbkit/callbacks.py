@@ -20,8 +20,9 @@ class RunRecorder(keras.callbacks.Callback):
     weight comes back), `best.keras` when the monitored validation metric improved, `resume.json` (epochs
     done, history, best value, the run's wall time so far) and `history.csv`; all atomic. `curves.png` is
     redrawn after an epoch when `CURVES_EVERY_S` have passed since it was last drawn, and when training ends
-    (drawing it takes about a second: every epoch, it would cost a run of short epochs a fifth of its time). Also calls `on_first_step` once after the first
-    training step, and stops training on a NaN/Inf loss, keeping the last good epoch.
+    (drawing it takes about a second: every epoch, it would cost a run of short epochs a fifth of its time).
+    Also calls `on_first_step` once after the first training step, and stops training on a NaN/Inf loss,
+    keeping the last good epoch.
 
     The wall time adds up over the segments of a resumed run: each segment counts from `start_time`
     (its process start, data loading and tracing included) to the end of its last epoch. Each history

@@ -129,20 +129,13 @@ def _outputs(model, probe):
 
 def _jax_forward(model, probe):
     """`model(probe, training=False)` through `backends.jax_inference` (an eager call under JAX runs every op on
-    its own: seconds at each checkpoint of a run). Inputs JAX cannot hold (strings) take the eager call."""
+    its own: seconds at each checkpoint of a run), compiled once per model. Inputs JAX cannot hold (strings)
+    take the eager call."""
     import jax
-    import numpy as np
 
     from tlbkit import backends
 
-    def plain(x):  # Keras' tracked containers are no JAX pytrees
-        if isinstance(x, dict) or hasattr(x, "keys"):
-            return {k: plain(x[k]) for k in x.keys()}
-        if isinstance(x, (list, tuple)):
-            return type(x)(plain(v) for v in x) if type(x) in (list, tuple) else [plain(v) for v in x]
-        return np.asarray(x)
-
-    probe = plain(probe)
+    probe = backends.plain_arrays(probe)
     if any(leaf.dtype.kind not in "biuf" for leaf in jax.tree_util.tree_leaves(probe)):
         return model(probe, training=False)
     key = tuple(id(v) for v in model.variables)  # a model whose layers changed gets a new function
