@@ -55,6 +55,34 @@ def test_run_directory_is_complete(finished_run):
     assert proc.stdout.count("Epoch 2/2") == 1
 
 
+def test_best_metrics_are_the_best_checkpoints_scores(finished_run):
+    """metrics.json's "best" numbers are what tlbkit-eval gives for best.keras, whether the best epoch was the
+    last one (whose scores `final_metrics` reuses when the weights are equal) or an earlier one."""
+    model_dir, _ = finished_run
+    best = json.load(open(os.path.join(model_dir, "metrics.json")))["best"]
+    assert best["epoch"] in (1, 2) and best["checkpoint"] == "best"
+    proc = run_binary("evaluate", f"--model_dir={model_dir}", "--split=validation", "--checkpoint=best", check=True)
+    scored = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert scored["accuracy"] == pytest.approx(best["val_accuracy"], abs=1e-6)
+    assert scored["cross_entropy"] == pytest.approx(best["val_cross_entropy"], rel=1e-5)
+
+
+def test_same_weights_compares_every_variable():
+    import keras
+
+    from tlbkit.train import _same_weights
+
+    def model():
+        keras.utils.set_random_seed(0)
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.BatchNormalization()])
+
+    a, b = model(), model()
+    assert _same_weights(a, b)
+    b.layers[-1].moving_mean.assign([0.0, 1.0])  # a non-trainable variable differs
+    assert not _same_weights(a, b)
+    assert not _same_weights(a, keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]))
+
+
 def tree_digest(folder):
     """{relative path: sha1} of every file below `folder`."""
     import hashlib
@@ -151,14 +179,14 @@ def test_list_prints_plugins_and_parameters():
 def test_resume_after_sigkill(tmp_path):
     model_dir = str(tmp_path / "killed")
     args = [sys.executable, "-m", "tlbkit.bin.train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}",
-            *tiny_params("train.epochs = 3", "datasets.long_range_recall.num_train = 2048")]
+            *tiny_params("train.epochs = 3", "datasets.long_range_recall.num_train = 4096")]
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     resume = os.path.join(model_dir, "resume.json")
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if os.path.exists(resume) and json.load(open(resume))["epochs_done"] >= 1:
-            time.sleep(1.0)  # inside epoch 2
+            time.sleep(0.3)  # inside epoch 2 (128 steps)
             break
         time.sleep(0.2)
     assert proc.poll() is None, "training ended before it could be killed"
@@ -167,7 +195,7 @@ def test_resume_after_sigkill(tmp_path):
     done = json.load(open(resume))["epochs_done"]
     assert done in (1, 2)
     rerun = run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}",
-                       *tiny_params("train.epochs = 3", "datasets.long_range_recall.num_train = 2048"), check=True)
+                       *tiny_params("train.epochs = 3", "datasets.long_range_recall.num_train = 4096"), check=True)
     assert f"resuming {model_dir} after epoch {done}/3" in rerun.stdout
     rows = read_history(model_dir)
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]

@@ -7,8 +7,9 @@ import time
 
 import gin
 import keras
+import numpy as np
 
-from tlbkit import backends, checks, compat
+from tlbkit import backends, checks, compat, optimizers
 from tlbkit import evaluate as evaluate_lib
 from tlbkit import pipeline
 from tlbkit import presets
@@ -57,9 +58,9 @@ def compile_for_training(net, learning_rate, weight_decay=1e-4, clip_norm=None, 
     an error naming the layers.
     """
     jax = keras.backend.backend() == "jax"
-    optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay,
-                                       global_clipnorm=clip_norm, use_ema=ema_momentum is not None,
-                                       ema_momentum=0.99 if ema_momentum is None else ema_momentum)
+    optimizer = optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay, global_clipnorm=clip_norm,
+                                 use_ema=ema_momentum is not None,
+                                 ema_momentum=0.99 if ema_momentum is None else ema_momentum)
     net.compile(optimizer=optimizer, loss=ClassCrossentropy(label_smoothing=label_smoothing),
                 metrics=[Accuracy(), CrossEntropy()], jit_compile=True if jax else jit_compile)
     if jax and not net.jit_compile:
@@ -373,6 +374,14 @@ def _steps_per_epoch(train_ds, spec, batch_size):
     return card if card > 0 else max((spec.num_train_examples or batch_size) // batch_size, 1)
 
 
+def _same_weights(a, b):
+    """Whether models `a` and `b` hold equal weights (every variable, trainable or not, in order)."""
+    wa, wb = a.weights, b.weights
+    numpy = keras.ops.convert_to_numpy
+    return len(wa) == len(wb) and all(
+        tuple(x.shape) == tuple(y.shape) and np.array_equal(numpy(x), numpy(y)) for x, y in zip(wa, wb))
+
+
 def final_metrics(net, spec, model_dir, recorder, examples_per_epoch, batch_size):
     """What `metrics.json` holds: the last model's validation and test metrics (the evaluation path of
     `tlbkit-eval`), the same for the best model under `"best"`, and the run's size and wall time."""
@@ -399,10 +408,14 @@ def final_metrics(net, spec, model_dir, recorder, examples_per_epoch, batch_size
             out.update({prefix[split] + k: v for k, v in result.items()})
         return out
 
-    metrics.update(scores(net))
+    last_scores = scores(net)
+    metrics.update(last_scores)
     best_path = rd.RunDir(model_dir).checkpoint("best")
     if recorder.best_epoch is not None and os.path.exists(best_path):
+        best = saving.load_model(best_path)
+        # The best checkpoint is often the last model (e.g. the final epoch validated best): the same weights
+        # score the same, so they are not evaluated again.
         metrics["best"] = {"checkpoint": "best", "epoch": recorder.best_epoch, "monitor": recorder.monitor,
-                           **scores(saving.load_model(best_path))}
+                           **(last_scores if _same_weights(best, net) else scores(best))}
     metrics["wall_time_s"] = round(recorder.wall_time(), 2)
     return metrics
