@@ -10,6 +10,7 @@ TINY = [
     "LENGTH = 16",
     "CHUNK_SIZE = 4",
     "DIM = 16",
+    "NUM_LAYERS = 1",  # one layer (it cross-attends, r = 1): half the graph a second layer traces
     "NUM_CLASSES = 4",
     "VOCAB = 12",
     "datasets.long_range_recall.num_train = 256",
@@ -202,3 +203,35 @@ def assert_eval_reproduces_metrics(model_dir, env=None):
     assert abs(got["accuracy"] - recorded["val_accuracy"]) <= 1e-5, (got, recorded)
     assert abs(got["cross_entropy"] - recorded["val_cross_entropy"]) <= 1e-5 * max(1.0, recorded["val_cross_entropy"])
     return got
+
+
+# === Runs shared by the whole test session ===
+# A finished run that tests only read (export, predict, evaluate, --init_from, viz): trained once per session,
+# by whichever pytest worker asks first, behind a file lock the other worker waits on.
+SHARED_RECALL = ("recall", ["--gin_file=recall_cpu.gin", *tiny_params("train.epochs = 1", "train.steps_per_epoch = 2")])
+
+
+def session_root(tmp_path_factory):
+    """A folder of this pytest session that every xdist worker sees (each worker's own base is one below it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def shared_run(tmp_path_factory, name, args):
+    """The run `tlbkit-train <args> --model_dir=<root>/<name> --data_dir=<root>`, trained once per session.
+
+    Returns:
+        pathlib.Path: the finished run's folder. Tests must not change it.
+    """
+    import fcntl
+    import shutil
+
+    root = session_root(tmp_path_factory) / "shared-runs"
+    root.mkdir(exist_ok=True)
+    run = root / name
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (run / "metrics.json").exists():  # not trained yet, or a failed attempt: train it here
+            shutil.rmtree(run, ignore_errors=True)
+            run_binary("train", *args, f"--model_dir={run}", f"--data_dir={root}", check=True)
+    return run

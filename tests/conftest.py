@@ -30,3 +30,12 @@ def _float32_policy():
     keras.config.set_dtype_policy("float32")
     yield
     keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def shared_recall_run(tmp_path_factory):
+    """`recall_cpu.gin` shrunk (`binaries.TINY`), one epoch of two steps, validated: a finished run shared by
+    the tests that only read one (`binaries.shared_run`)."""
+    from binaries import SHARED_RECALL, shared_run
+
+    return shared_run(tmp_path_factory, *SHARED_RECALL)

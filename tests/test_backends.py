@@ -1,5 +1,5 @@
-"""Every Keras backend tlbkit runs under: the engine tests and the time-budget and weight-average runs rerun
-under JAX in a subprocess (Keras picks its backend at import); the README's main job (`recall_cpu.gin`,
+"""Every Keras backend tlbkit runs under: the engine tests and the time-budget, weight-average and optimizer
+tests rerun under JAX in one subprocess (Keras picks its backend at import); the README's main job (`recall_cpu.gin`,
 trained through `tlbkit-ablate`) and `ucr.gin` trained, scored, predicted with and exported under JAX, as a
 user runs them; the PyTorch backend refused at start.
 
@@ -29,26 +29,35 @@ SKIP_UNDER_JAX = ("not mixed_bfloat16 and not serial_loop and not unrolled_loop 
                   "and not keras_io_layout_structure and not bad_ and not ensemble_fit and not ensemble_averages")
 
 
+# Tests of other files rerun under JAX, in one subprocess (one interpreter start, one collection): the engine
+# tests but those in SKIP_UNDER_JAX, and the training options whose JAX path differs (the live time-budget
+# schedule inside the jitted step, the stopped run, the weight average, the optimizer's stateless update).
+JAX_RERUNS = ["test_engine.py",
+              "test_time_budget.py::test_compiled_train_step_reads_the_live_progress",
+              "test_time_budget.py::test_a_spent_budget_stops_mid_epoch_and_is_recorded",
+              "test_ema.py::test_a_run_with_an_average_scores_saves_and_resumes_the_average",
+              "test_optimizers.py::test_updates_equal_keras_adamw_bit_for_bit"]
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed (pip install -e .[dev])")
-def test_engine_under_jax():
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+@needs_jax
+def test_engine_and_training_options_under_jax():
     here = os.path.dirname(__file__)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", SKIP_UNDER_JAX,
-         os.path.join(here, "test_engine.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1200,
+        [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "-k", SKIP_UNDER_JAX,
+         *[os.path.join(here, t) for t in JAX_RERUNS]],
+        env=dict(os.environ, **JAX), capture_output=True, text=True, timeout=1500,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    # Every selected engine test ran under JAX and passed (test_backend_is_the_one_requested among them):
-    # none skipped or errored, and the selection is not a handful.
+    # Every selected test ran under JAX and passed (test_backend_is_the_one_requested among them): none
+    # skipped or errored, each named one there, and the engine's selection is not a handful.
     summary = proc.stdout.strip().splitlines()[-1]
-    match = re.search(r"(\d+) passed, (\d+) deselected", summary)
-    assert match and not re.search(r"skipped|error|failed", summary), summary
-    assert int(match.group(1)) >= 12, summary
+    assert not re.search(r"skipped|error|failed", summary), summary
+    passed = re.findall(r"^PASSED \S*?(test_\w+\.py::\S+)", proc.stdout, flags=re.M)
+    for named in JAX_RERUNS[1:]:
+        assert named in passed, (named, summary)
+    assert "test_engine.py::test_backend_is_the_one_requested" in passed, summary
+    assert sum(p.startswith("test_engine.py") for p in passed) >= 12, summary
 
 
 NO_TENSORFLOW_SCRIPT = r"""
@@ -117,24 +126,7 @@ def test_shipped_configs_parse_and_build_without_tensorflow():
     assert count >= 10, proc.stdout
 
 
-# === Training options and the command-line tools under JAX ===
-@pytest.mark.slow
-@needs_jax
-def test_time_budget_and_weight_average_under_jax():
-    """The time-driven schedule is read live inside the jitted step (not frozen at its first trace), a run stops
-    on its budget and records it, and a run with `ema_momentum` validates, saves and resumes the average."""
-    here = os.path.dirname(__file__)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k",
-         "live_progress or spent_budget or run_with_an_average",
-         os.path.join(here, "test_time_budget.py"), os.path.join(here, "test_ema.py")],
-        env=dict(os.environ, **JAX), capture_output=True, text=True, timeout=1200,
-    )
-    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert re.match(r"3 passed, \d+ deselected", summary), summary
-
-
+# === The command-line tools under JAX ===
 @pytest.fixture(scope="module")
 def jax_recall_run(tmp_path_factory):
     """`recall_cpu.gin`, shrunk, trained under JAX as one trial of `tlbkit-ablate`: (root, run directory)."""

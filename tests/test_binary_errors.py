@@ -24,7 +24,7 @@ def check_error(proc, *needles):
         (["--gin_file=does_not_exist.gin"], ["config file 'does_not_exist.gin' not found", "--gin_search_path"]),
         (["--gin_param=datasets.long_range_recall.num_train = 0"], ["'train' split is empty"]),
         (["--gin_param=tokenizers.embedding.dim = 8"], ["expects tokens of width dim=16"]),
-        (["--gin_param=cells.tlb.r = 7"], ["`r` must be between 1 and 2"]),
+        (["--gin_param=NUM_LAYERS = 2", "--gin_param=cells.tlb.r = 7"], ["`r` must be between 1 and 2"]),
     ],
 )
 def test_user_errors(tmp_path, args, needles):

@@ -1,7 +1,6 @@
 """Fine-tuning: a run that starts from a preset's or run's trained weights (tlbkit-train --init_from)."""
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -21,12 +20,10 @@ def weights(model, part):
     return [np.asarray(w) for w in getattr(model, part).get_weights()]
 
 
-@pytest.fixture(scope="module")
-def source_run(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("source")
-    model_dir, proc = train(tmp_path, "source")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return model_dir
+@pytest.fixture()
+def source_run(shared_recall_run):
+    """A finished run of the same config and sizes (`train` above, 4 classes)."""
+    return shared_recall_run
 
 
 def test_init_from_copies_tokenizer_and_encoder_and_builds_a_new_head_for_other_classes(tmp_path, source_run):

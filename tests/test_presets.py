@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from binaries import run_binary, tiny_params
+from binaries import run_binary
 from tlbkit import presets
 
 
@@ -38,16 +38,14 @@ def test_from_preset_gives_the_keras_model():
         SequenceClassifier.from_preset("nope")
 
 
-def test_any_run_exports_as_a_preset_that_predicts_the_same(tmp_path):
-    model_dir = tmp_path / "run"
-    run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}", f"--data_dir={tmp_path}",
-               *tiny_params("train.epochs = 1", "train.steps_per_epoch = 2"), check=True)
+def test_any_run_exports_as_a_preset_that_predicts_the_same(tmp_path, shared_recall_run):
+    model_dir = shared_recall_run  # trained with --data_dir=its parent folder
     out = tmp_path / "exported"
     run_binary("export", f"--model_dir={model_dir}", f"--output={out}", "--notes=made by a test", check=True)
     card = open(out / "README.md").read()
     assert "made by a test" in card and "--data_dir=DATA" in card
     for name in ("README.md", "export.json"):  # a published preset names no folder of the machine it came from
-        assert str(tmp_path) not in open(out / name).read(), name
+        assert str(model_dir.parent) not in open(out / name).read(), name
     assert not (out / "last.keras").exists() and (out / "model.keras").exists()
     ids = ",".join(["1"] + ["7"] * 15)
     a = run_binary("predict", f"--model_dir={model_dir}", ids, check=True).stdout.strip().splitlines()[-1]

@@ -295,12 +295,8 @@ def test_cifar_run_scores_other_images_without_the_training_data(tmp_path):
     assert "--data_dir" in proc.stderr
 
 
-def test_viz_on_a_non_image_run_fails_before_writing(tmp_path):
-    from binaries import tiny_params
-
-    model_dir = tmp_path / "recall"
-    run_binary("train", "--gin_file=recall_cpu.gin", f"--model_dir={model_dir}",
-               *tiny_params("train.epochs = 1", "train.steps_per_epoch = 1"), check=True)
+def test_viz_on_a_non_image_run_fails_before_writing(tmp_path, shared_recall_run):
+    model_dir = shared_recall_run
     ids = tmp_path / "ids.txt"
     ids.write_text(",".join(["1"] * 16))
     proc = run_binary("viz", f"--model_dir={model_dir}", str(ids))
