@@ -36,11 +36,12 @@ def run_binary(module, *args, env=None, timeout=600, check=False, stdin=None, fr
     working folder, standard streams, exit status and process group, without paying the import again
     (about 3.5 s a call on an idle 2-core machine). `fresh=True`, an environment that changes more than
     tlbkit's own variables (`KERAS_BACKEND`, a plugin's PYTHONPATH, ...), or TLBKIT_TEST_FRESH_PROCESSES=1
-    starts a new interpreter instead."""
+    starts a new interpreter instead. A binary under JAX (`KERAS_BACKEND=jax`, `JAX_PLATFORMS`) forks from a
+    second warm process that imported Keras under JAX and has initialised no XLA backend."""
     full_env = binary_env(env)
     warm = not fresh and os.environ.get("TLBKIT_TEST_FRESH_PROCESSES") != "1" and WarmProcess.can_run(env)
     if warm:
-        proc = WarmProcess.get().run(module, list(args), full_env, timeout, stdin)
+        proc = WarmProcess.get(WarmProcess.backend_of(env)).run(module, list(args), full_env, timeout, stdin)
     else:
         proc = subprocess.run(
             [sys.executable, "-m", f"tlbkit.bin.{module}", *args],
@@ -52,14 +53,21 @@ def run_binary(module, *args, env=None, timeout=600, check=False, stdin=None, fr
 
 
 # The warm process: imports what every binary imports, then forks one child per command. At that point it
-# has one Python thread and has run no TensorFlow op (no runtime, no thread pools), so forking is safe.
+# has one Python thread and has run no TensorFlow op or JAX computation (no runtime, no thread pools, no XLA
+# client), so forking is safe; it checks that before serving.
 WARM_SCRIPT = r"""
-import json, os, sys
+import json, os, sys, threading
 import tlbkit.bin  # the binaries' environment defaults, set before TensorFlow loads
-import keras  # TensorFlow with it
+import keras  # TensorFlow (or JAX) with it
 import tlbkit.bin.cli
 import tlbkit.plugins
 tlbkit.plugins.load_all()  # every binary loads them first; again in the child, then at no cost
+if threading.active_count() != 1:
+    sys.exit(f"not safe to fork: {threading.active_count()} threads after the imports")
+if keras.backend.backend() == "jax":
+    from jax._src import xla_bridge
+    if xla_bridge._backends:
+        sys.exit(f"not safe to fork: the imports initialised XLA backends {list(xla_bridge._backends)}")
 requests = os.fdopen(int(sys.argv[1]), "r")
 replies = os.fdopen(int(sys.argv[2]), "w", buffering=1)
 for line in requests:
@@ -95,24 +103,34 @@ for line in requests:
 
 
 class WarmProcess:
-    """One warm process per test process (see `run_binary`), started at its first use."""
+    """One warm process per Keras backend and test process (see `run_binary`), started at its first use."""
 
-    _instance = None
+    _instances = {}
     # Variables a test may set for a binary that only its code reads (not Python's or TensorFlow's start-up).
     RUNTIME_VARIABLES = {"TLBKIT_DATA_DIR", "TLBKIT_CACHE", "TLBKIT_JAX_CACHE", "TF_CPP_MIN_LOG_LEVEL",
                          "PYTHONUNBUFFERED"}
+    # The start-up each backend's warm process is made with.
+    BACKENDS = {"tensorflow": {}, "jax": {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}}
+
+    @classmethod
+    def backend_of(cls, env):
+        return (env or {}).get("KERAS_BACKEND", os.environ.get("KERAS_BACKEND", "tensorflow"))
 
     @classmethod
     def can_run(cls, env):
-        return all(key in cls.RUNTIME_VARIABLES for key in (env or {}))
+        backend = cls.backend_of(env)
+        start_up = {k: v for k, v in (env or {}).items()
+                    if k not in cls.RUNTIME_VARIABLES and (k, v) != ("KERAS_BACKEND", "tensorflow")}
+        return backend in cls.BACKENDS and start_up == cls.BACKENDS[backend]
 
     @classmethod
-    def get(cls):
-        if cls._instance is None or cls._instance.proc.poll() is not None:
-            cls._instance = cls()
-        return cls._instance
+    def get(cls, backend="tensorflow"):
+        instance = cls._instances.get(backend)
+        if instance is None or instance.proc.poll() is not None:
+            instance = cls._instances[backend] = cls(backend)
+        return instance
 
-    def __init__(self):
+    def __init__(self, backend="tensorflow"):
         import atexit
         import tempfile
 
@@ -120,7 +138,8 @@ class WarmProcess:
         request_read, self.requests = os.pipe()
         self.replies, reply_write = os.pipe()
         self.proc = subprocess.Popen([sys.executable, "-c", WARM_SCRIPT, str(request_read), str(reply_write)],
-                                     pass_fds=(request_read, reply_write), env=binary_env(), cwd=ROOT,
+                                     pass_fds=(request_read, reply_write), env=binary_env(self.BACKENDS[backend]),
+                                     cwd=ROOT,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(request_read)
         os.close(reply_write)

@@ -171,11 +171,12 @@ def test_predict_and_export_under_jax(jax_recall_run, tmp_path):
 @pytest.mark.slow
 @needs_jax
 def test_ucr_ensemble_trains_and_scores_under_jax(tmp_path):
-    """ucr.gin (three members, differences, dataset normalisation) on aeon's bundled GunPoint, shrunk."""
+    """ucr.gin (an ensemble, the convolutional stem, differences, dataset normalisation) on aeon's bundled
+    GunPoint, shrunk to two one-layer members (the compile time follows the graph)."""
     run = str(tmp_path / "gunpoint")
     proc = run_binary("train", "--gin_file=ucr.gin", f"--model_dir={run}", "--gin_param=UCR_NAME = 'GunPoint'",
                       "--gin_param=train.epochs = 1", "--gin_param=train.steps_per_epoch = 2", "--gin_param=DIM = 16",
-                      env=JAX)
+                      "--gin_param=NUM_LAYERS = 1", "--gin_param=models.ensemble.size = 2", env=JAX)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     recorded = json.load(open(os.path.join(run, "metrics.json")))
     assert recorded["test_examples"] == 150, recorded  # GunPoint's test split: 150 series, batches 48+48+48+6

@@ -1,5 +1,6 @@
-"""The tests' way of running a binary (`binaries.run_binary`): a child forked from a warm process answers as a
-new interpreter would (exit status, streams), and a timeout ends it. The other test files use it throughout
+"""The tests' way of running a binary (`binaries.run_binary`): a child forked from a warm process (one per
+backend) answers as a new interpreter would (exit status, streams), and a timeout ends it. That a JAX child
+really runs under JAX is checked by test_backends (a JAX-only refusal). The other test files use it throughout
 (each binary's behaviour, environments included, is checked there)."""
 
 import subprocess
@@ -9,10 +10,13 @@ import pytest
 from binaries import WarmProcess, run_binary
 
 
-def test_a_warm_child_answers_as_a_fresh_process(tmp_path):
+@pytest.mark.parametrize("env", [None, WarmProcess.BACKENDS["jax"]], ids=["tensorflow", "jax"])
+def test_a_warm_child_answers_as_a_fresh_process(tmp_path, env):
     missing = tmp_path / "none"
-    warm = run_binary("evaluate", f"--model_dir={missing}")
-    fresh = run_binary("evaluate", f"--model_dir={missing}", fresh=True)
+    warm = run_binary("evaluate", f"--model_dir={missing}", env=env)
+    fresh = run_binary("evaluate", f"--model_dir={missing}", env=env, fresh=True)
+    backend = WarmProcess.backend_of(env)  # served by that backend's warm process, which stays up
+    assert backend in WarmProcess._instances and WarmProcess._instances[backend].proc.poll() is None
     assert warm.returncode == fresh.returncode == 2
     assert warm.stdout == fresh.stdout
     ours = lambda text: [line for line in text.splitlines() if line.startswith("tlbkit-eval")]  # noqa: E731
@@ -22,7 +26,10 @@ def test_a_warm_child_answers_as_a_fresh_process(tmp_path):
 
 def test_only_environments_that_leave_start_up_alone_use_the_warm_process():
     assert WarmProcess.can_run(None) and WarmProcess.can_run({"TLBKIT_DATA_DIR": "x", "TLBKIT_CACHE": "y"})
-    for changes_start_up in ({"KERAS_BACKEND": "jax"}, {"PYTHONPATH": "plugins"}, {"TF_CONFIG": "{}"}):
+    jax = {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}  # the JAX warm process's own start-up
+    assert WarmProcess.can_run(jax) and WarmProcess.can_run({**jax, "TLBKIT_DATA_DIR": "x"})
+    for changes_start_up in ({"KERAS_BACKEND": "jax"}, {**jax, "JAX_PLATFORMS": "gpu"}, {"KERAS_BACKEND": "torch"},
+                             {"PYTHONPATH": "plugins"}, {"TF_CONFIG": "{}"}):
         assert not WarmProcess.can_run(changes_start_up)
 
 
