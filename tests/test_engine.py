@@ -441,11 +441,12 @@ def test_backend_is_the_one_requested():
 
 
 # === Ensembles ===
-def make_ensemble(size=2, seed=3):
+def make_ensemble(size=2, seed=3, num_layers=2):
     from tlbkit.models import Ensemble
 
     keras.utils.set_random_seed(seed)
-    members = [SequenceClassifier(make_encoder(), ClassificationHead(3), name=f"member_{i}") for i in range(size)]
+    members = [SequenceClassifier(make_encoder(num_layers=num_layers), ClassificationHead(3), name=f"member_{i}")
+               for i in range(size)]
     ensemble = Ensemble(members)
     ensemble(tokens())
     return ensemble
@@ -471,7 +472,7 @@ def test_ensemble_averages_at_inference_and_gives_each_member_its_slice_in_train
 
 
 def test_ensemble_fit_moves_every_member():
-    ensemble = make_ensemble(seed=4)
+    ensemble = make_ensemble(seed=4, num_layers=1)  # one layer: half the graph to trace (the cost of this test)
     # jit_compile=False: what is checked is that every member gets gradients; XLA compiling the three
     # members took 87 s of the suite under TensorFlow (JAX always jits).
     ensemble.compile(optimizer=keras.optimizers.Adam(1e-2), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

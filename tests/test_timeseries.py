@@ -350,7 +350,7 @@ def test_variable_length_batches_train_under_tf_function():
 
     keras.utils.set_random_seed(0)
     model = SequenceClassifier(
-        TLBEncoder(TLBCell(dim=16, num_heads=2, num_layers=2, r=1, num_latents=2, dropout=0.1), chunk_size=4),
+        TLBEncoder(TLBCell(dim=16, num_heads=2, num_layers=1, r=1, num_latents=2, dropout=0.1), chunk_size=4),
         ClassificationHead(2),
         tokenizer=SeriesPatchTokenizer(16, 2, max_length=64),
     )

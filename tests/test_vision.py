@@ -250,10 +250,11 @@ def keras_io_cpu_run(folder, tmp_path_factory):
 # cifar10_keras_io.gin by the keras_io_cpu_run fixture (cifar10_keras_io_cpu.gin includes it and changes the
 # dataset and IMAGE_SIZE); test_configs builds the model of every shipped file.
 def test_one_train_step_with_the_strong_cifar_recipe(folder, tmp_path):
-    # The strong options: RandAugment, random erasing, MixUp/CutMix.
+    # The strong options: RandAugment, random erasing, MixUp/CutMix. They are the input pipeline's, so the model
+    # is the tiny size (cifar10_cpu.gin's own model trains in test_cifar_run_scores_other_images_...).
     extra = ["datasets.image_folder.image_size = %IMAGE_SIZE", "datasets.image_folder.augment = 'strong'",
              "datasets.image_folder.mixup_alpha = 0.2", "datasets.image_folder.cutmix_factor = 1.0"]
-    proc = run_binary("train", "--gin_file=cifar10_cpu.gin", f"--model_dir={tmp_path / 'run'}",
+    proc = run_binary("train", "--gin_file=cifar10_cpu.gin", "--gin_file=sizes/tiny.gin", f"--model_dir={tmp_path / 'run'}",
                       *tiny_cifar_params(folder, extra), check=True)
     assert '"epochs_completed": 1' in proc.stdout
 
