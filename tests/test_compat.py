@@ -62,5 +62,5 @@ def test_multi_worker_fit_still_needs_both_work_arounds():
     codes, log = two_workers("build")
     assert codes != [0, 0], "Keras reduces scalar logs itself now: drop compat._average_scalar_logs_without_axis"
     assert log.count("ValueError: Invalid reduction dimension 0 for input with 0 dimensions") == 2, log[-3000:]
-    codes, log = two_workers("both")
-    assert codes == [0, 0] and log.count("fit finished") == 2, log[-3000:]
+    # With both, multi-worker fit works: test_distribution.test_multi_worker_two_local_processes trains
+    # through tlbkit-train, which applies them.
