@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JAX_ENV = {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}  # what a test sets to run a binary under JAX
 
 TINY = [
     "LENGTH = 16",
@@ -110,7 +111,7 @@ class WarmProcess:
     RUNTIME_VARIABLES = {"TLBKIT_DATA_DIR", "TLBKIT_CACHE", "TLBKIT_JAX_CACHE", "TF_CPP_MIN_LOG_LEVEL",
                          "PYTHONUNBUFFERED"}
     # The start-up each backend's warm process is made with.
-    BACKENDS = {"tensorflow": {}, "jax": {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}}
+    BACKENDS = {"tensorflow": {}, "jax": JAX_ENV}
 
     @classmethod
     def backend_of(cls, env):

@@ -1,7 +1,7 @@
 """Every Keras backend tlbkit runs under: the engine tests and the time-budget, weight-average and optimizer
-tests rerun under JAX in one subprocess (Keras picks its backend at import); the README's main job (`recall_cpu.gin`,
-trained through `tlbkit-ablate`) and `ucr.gin` trained, scored, predicted with and exported under JAX, as a
-user runs them; the PyTorch backend refused at start.
+tests rerun under JAX in one subprocess (Keras picks its backend at import); the README's main job
+(`recall_cpu.gin`, trained through `tlbkit-ablate`) and `ucr.gin` trained, scored, predicted with and exported
+under JAX, as a user runs them; the PyTorch backend refused at start.
 
 Under JAX the engine tests run op by op on the CPU, several times slower than under TensorFlow; the ones that
 test TensorFlow-only loop options, repeat a check per dtype or per block variant, or check only Python-side
@@ -20,10 +20,11 @@ import sys
 
 import pytest
 
+from binaries import JAX_ENV as JAX
 from binaries import assert_eval_reproduces_metrics, run_binary, tiny_params
 
-JAX = {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed (pip install -e .[dev])")
+needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                               reason="jax not installed (pip install -e .[dev])")
 
 SKIP_UNDER_JAX = ("not mixed_bfloat16 and not serial_loop and not unrolled_loop and not block_gradient "
                   "and not keras_io_layout_structure and not bad_ and not ensemble_fit and not ensemble_averages")
@@ -113,13 +114,12 @@ print("OK", len(names))
 """
 
 
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed (pip install -e .[dev])")
+@needs_jax
 def test_shipped_configs_parse_and_build_without_tensorflow():
     """The engine, the plugins' gin registrations and every shipped task config load where TensorFlow is not
     installed, and cifar10.gin's model runs under JAX (bench/gpu_bench.py relies on it on GPU machines);
     training always jits there, and a layer that cannot be jitted is an error, not an op-by-op run."""
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, "-c", NO_TENSORFLOW_SCRIPT], env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", NO_TENSORFLOW_SCRIPT], env=dict(os.environ, **JAX), capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     count = int(re.search(r"^OK (\d+)$", proc.stdout, re.M).group(1))

@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 
-from binaries import WarmProcess, run_binary
+from binaries import JAX_ENV, WarmProcess, run_binary
 
 
-@pytest.mark.parametrize("env", [None, WarmProcess.BACKENDS["jax"]], ids=["tensorflow", "jax"])
+@pytest.mark.parametrize("env", [None, JAX_ENV], ids=["tensorflow", "jax"])
 def test_a_warm_child_answers_as_a_fresh_process(tmp_path, env):
     missing = tmp_path / "none"
     warm = run_binary("evaluate", f"--model_dir={missing}", env=env)
@@ -26,7 +26,7 @@ def test_a_warm_child_answers_as_a_fresh_process(tmp_path, env):
 
 def test_only_environments_that_leave_start_up_alone_use_the_warm_process():
     assert WarmProcess.can_run(None) and WarmProcess.can_run({"TLBKIT_DATA_DIR": "x", "TLBKIT_CACHE": "y"})
-    jax = {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}  # the JAX warm process's own start-up
+    jax = JAX_ENV  # the JAX warm process's own start-up
     assert WarmProcess.can_run(jax) and WarmProcess.can_run({**jax, "TLBKIT_DATA_DIR": "x"})
     for changes_start_up in ({"KERAS_BACKEND": "jax"}, {**jax, "JAX_PLATFORMS": "gpu"}, {"KERAS_BACKEND": "torch"},
                              {"PYTHONPATH": "plugins"}, {"TF_CONFIG": "{}"}):

@@ -254,8 +254,8 @@ def test_one_train_step_with_the_strong_cifar_recipe(folder, tmp_path):
     # is the tiny size (cifar10_cpu.gin's own model trains in test_cifar_run_scores_other_images_...).
     extra = ["datasets.image_folder.image_size = %IMAGE_SIZE", "datasets.image_folder.augment = 'strong'",
              "datasets.image_folder.mixup_alpha = 0.2", "datasets.image_folder.cutmix_factor = 1.0"]
-    proc = run_binary("train", "--gin_file=cifar10_cpu.gin", "--gin_file=sizes/tiny.gin", f"--model_dir={tmp_path / 'run'}",
-                      *tiny_cifar_params(folder, extra), check=True)
+    proc = run_binary("train", "--gin_file=cifar10_cpu.gin", "--gin_file=sizes/tiny.gin",
+                      f"--model_dir={tmp_path / 'run'}", *tiny_cifar_params(folder, extra), check=True)
     assert '"epochs_completed": 1' in proc.stdout
 
 
