@@ -54,7 +54,12 @@ flags.DEFINE_string("restore_from", None, "A panel.csv kept from an earlier sess
                     "sets are recorded as done (a metrics.json with their accuracy and wall time) and not trained again.")
 FLAGS = flags.FLAGS
 
-TIE = 1e-9  # accuracies are ratios of counts: equal means equal
+DIGITS = 4  # the references are recorded to 4 decimals (bench/ucr_baselines.py): compare at that precision
+
+
+def at_precision(score):
+    """`score` rounded as the references are, so an accuracy equal to a rounded reference's count ties it."""
+    return round(float(score), DIGITS)
 
 
 def find_sets(data_dir):
@@ -145,9 +150,10 @@ def collect(names, baselines):
 
 def compare(rows, ref):
     """(wins, ties, losses) of tlbkit against `ref` over the rows where both are known."""
-    both = [(r["tlbkit"], r[ref]) for r in rows if r["tlbkit"] is not None and r[ref] is not None]
-    wins = sum(a > b + TIE for a, b in both)
-    ties = sum(abs(a - b) <= TIE for a, b in both)
+    both = [(at_precision(r["tlbkit"]), at_precision(r[ref])) for r in rows
+            if r["tlbkit"] is not None and r[ref] is not None]
+    wins = sum(a > b for a, b in both)
+    ties = sum(a == b for a, b in both)
     return wins, ties, len(both) - wins - ties
 
 
@@ -158,9 +164,9 @@ def mean_ranks(rows, methods):
         return {}, 0
     ranks = np.zeros(len(methods))
     for r in full:
-        scores = np.array([r[m] for m in methods])
+        scores = np.array([at_precision(r[m]) for m in methods])
         for i, s in enumerate(scores):
-            ranks[i] += 1 + np.sum(scores > s + TIE) + 0.5 * (np.sum(np.abs(scores - s) <= TIE) - 1)
+            ranks[i] += 1 + np.sum(scores > s) + 0.5 * (np.sum(scores == s) - 1)
     return {m: ranks[i] / len(full) for i, m in enumerate(methods)}, len(full)
 
 
