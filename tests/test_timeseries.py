@@ -14,7 +14,7 @@ from layer_test_case import assert_model_reloads
 from tlbkit_tasks.timeseries import SeriesLinearTokenizer, SeriesPatchTokenizer, TSFormatError, parse_ts, ts_files, ucr
 from tlbkit_tasks.timeseries.series_ops import masked_normalize, with_differences
 from tlbkit_tasks.timeseries.archive import aeon_data_dir
-from tlbkit_tasks.timeseries.augment import make_train_map
+from tlbkit_tasks.timeseries.augment import auto_strength, class_separation, make_train_map
 from tlbkit_tasks.timeseries.inputs import read_csv_series
 from tlbkit_tasks.timeseries.series_arrays import handle_missing
 from tlbkit import pipeline
@@ -123,6 +123,63 @@ def test_window_slicing_shifts_and_stretches_each_series_and_keeps_its_mask():
     np.testing.assert_allclose(inputs["values"].numpy()[mask], values[mask], atol=1e-5)
     with pytest.raises(ValueError, match="slice_jitter_scale"):
         make_train_map("slice")
+
+
+def test_class_separation_is_the_median_distance_to_the_nearest_other_class_in_a_series_sds():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(9, 12, 2)) * rng.uniform(0.5, 3.0, size=(9, 1, 2)) + rng.normal(size=(9, 1, 2))
+    mask = np.ones((9, 12), bool)
+    mask[3, 8:] = False  # a shorter series: padding counts as zeros
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    nearest = []
+    for i in range(9):  # the definition, one pair at a time
+        x = np.where(mask[..., None], values, 0.0)
+        real = x[i][mask[i]]
+        sd = real.std(0) + 1e-8
+        nearest.append(min(np.sqrt(np.mean(((x[i] - x[j]) / sd) ** 2)) for j in range(9) if labels[j] != labels[i]))
+    assert class_separation(values, mask, labels) == pytest.approx(np.median(nearest), rel=1e-9)
+    assert class_separation(values, mask, np.zeros(9, int)) == np.inf  # one class: nothing to keep apart
+
+
+def test_auto_strength_weakens_augmentation_only_where_classes_lie_closer_than_it_perturbs():
+    steps = np.linspace(0, 6, 50)
+    shapes = np.stack([np.sin(steps), np.sin(steps) + 0.01 * np.cos(3 * steps)])  # two spectra-like classes
+    labels = np.repeat([0, 1], 5)
+    rng = np.random.default_rng(1)
+    near = np.repeat(shapes, 5, 0)[..., None] + 0.001 * rng.normal(size=(10, 50, 1))
+    far = np.stack([np.sin(steps), np.sign(np.sin(steps))]).repeat(5, 0)[..., None]
+    mask = np.ones((10, 50), bool)
+    fine, coarse = class_separation(near, mask, labels), class_separation(far, mask, labels)
+    assert fine < 0.02 and auto_strength(fine) < 0.1
+    assert auto_strength(coarse) == 1.0 and auto_strength(np.inf) == 1.0
+    # The map at that strength moves a series far less than the other class is away.
+    inputs = {"values": near[0].astype("float32"), "mask": mask[0]}
+
+    def moved(strength):  # RMS change of the series by the map, over 8 seeds
+        return [np.sqrt(np.mean((make_train_map("jitter_scale", seed=s, strength=strength)(inputs, 0)[0]["values"]
+                                 .numpy() - near[0]) ** 2)) for s in range(8)]
+
+    assert max(moved(auto_strength(fine))) < fine / 2
+    assert min(moved(1.0)) > fine  # at full strength the same series would land nearer the other class
+    with pytest.raises(ValueError, match="augment_strength.*'auto' or a number in \\[0, 1\\]. Received: augment_strength=1.5"):
+        make_train_map("jitter_scale", strength=1.5)
+
+
+def test_ts_files_auto_strength_is_chosen_from_the_training_file_and_said(tmp_path, capsys):
+    steps = np.linspace(0, 6, 30)
+    cases = [(np.sin(steps) + (0.01 * np.cos(3 * steps) if i % 2 else 0.0) + 0.001 * np.cos(i + steps), "up" if i % 2
+              else "down") for i in range(12)]
+    write_ts(tmp_path / "Toy_TRAIN.ts", cases)
+    spec = ts_files(str(tmp_path / "Toy_TRAIN.ts"), validation_fraction=0.0, augment="jitter_scale",
+                    augment_strength="auto").load()
+    said = capsys.readouterr().out
+    strength = float(said.split("augmentation (jitter_scale) at ")[1].split()[0])
+    assert strength < 0.2 and "another class is" in said and "Toy_TRAIN.ts" in said
+    values = next(iter(spec.split("train")))[0]["values"].numpy()
+    out = spec.train_map({"values": values, "mask": np.ones(len(values), bool)}, 0)[0]["values"].numpy()
+    assert 0 < np.sqrt(np.mean((out - values) ** 2)) < 0.01  # full strength moves it ~0.1 of its sd (~0.07)
+    with pytest.raises(ValueError, match="augment_strength"):
+        ts_files(str(tmp_path / "Toy_TRAIN.ts"), augment_strength="strong")
 
 
 @needs_aeon

@@ -129,8 +129,8 @@ class DataSpec:
 
     A plugin whose data is expensive to read gives a `loader` instead of the data fields: a function
     returning a dict of them (`train`, `validation`, `test`, `class_names`, `num_classes`,
-    `num_train_examples`, `padded_shapes`, `validation_note`, `batch_map`), called once, when `load()` is first
-    asked for. So the dataset function itself stays cheap, and `tlbkit-predict` (or `tlbkit-eval
+    `num_train_examples`, `padded_shapes`, `validation_note`, `batch_map`, `train_map`: a map that depends
+    on the training data), called once, when `load()` is first asked for. So the dataset function itself stays cheap, and `tlbkit-predict` (or `tlbkit-eval
     --data=...`), which need only `read_inputs` / `read_source` and the maps, never touch the training
     data.
 
@@ -176,7 +176,7 @@ class DataSpec:
     loader: Optional[Callable[[], dict]] = None
 
     LOADED_FIELDS = ("train", "validation", "test", "num_classes", "class_names", "num_train_examples",
-                     "padded_shapes", "validation_note", "batch_map")
+                     "padded_shapes", "validation_note", "batch_map", "train_map")
 
     def __post_init__(self):
         if self.num_classes is None and self.class_names is not None:

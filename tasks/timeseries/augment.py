@@ -1,6 +1,13 @@
-"""Training-time augmentation of series (a per-example `tf.data` map): jitter and scale, window slicing."""
+"""Training-time augmentation of series (a per-example `tf.data` map): jitter and scale, window slicing; and
+how strong it may be on a given training set (`class_separation`, `auto_strength`)."""
+
+import math
+
+import numpy as np
 
 AUGMENTS = ("none", "jitter_scale", "slice_jitter_scale")
+SCALE, NOISE = 0.1, 0.05  # full-strength jitter_scale: log-scale sd, noise sd (both relative to a series' sd)
+MARGIN = 0.5  # 'auto': a perturbation's typical size is at most this share of the distance to another class
 
 
 def slice_window(values, mask, ratio, seed=None):
@@ -29,20 +36,82 @@ def slice_window(values, mask, ratio, seed=None):
     return sliced, tf.logical_and(tf.gather(mask, low), tf.gather(mask, high))
 
 
-def make_train_map(augment, seed=0, scale=0.1, noise=0.05, min_ratio=0.9):
+def check_strength(strength):
+    """`strength` as `"auto"` or a float in [0, 1]; a ValueError naming the value otherwise."""
+    if strength == "auto":
+        return strength
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0.0 <= strength <= 1.0:
+        raise ValueError(f"`augment_strength` must be 'auto' or a number in [0, 1]. Received: "
+                         f"augment_strength={strength!r}")
+    return float(strength)
+
+
+def class_separation(values, mask, labels, max_series=2000, seed=0):
+    """How far apart the classes of a training set are, in units of a series' own spread.
+
+    For each series `i` (at most `max_series`, a seeded sample, against as many), the root-mean-square
+    distance per step to the nearest series of another class, each channel divided by series `i`'s standard
+    deviation in it (over its real steps); the median over the series. Jitter and scale perturb a series by
+    amounts of that unit, so a perturbation much smaller than this number keeps a series nearer its own
+    class than any other. Padding counts as zeros.
+
+    Args:
+        values: (N, T, C) float array.
+        mask: (N, T) bool array.
+        labels: (N,) int array.
+        max_series: int. Series compared at most (the cost is N^2 T C).
+        seed: int. Seed of the sample when N > max_series.
+
+    Returns:
+        float: the median distance, or `inf` with fewer than two classes.
+    """
+    labels = np.asarray(labels)
+    if len(np.unique(labels)) < 2:
+        return math.inf
+    if len(labels) > max_series:
+        keep = np.sort(np.random.default_rng(seed).choice(len(labels), max_series, replace=False))
+        values, mask, labels = values[keep], mask[keep], labels[keep]
+    x = np.where(mask[..., None], values, 0.0).astype("float64")  # (N, T, C)
+    weight = mask[..., None].astype("float64")
+    count = np.maximum(weight.sum(1), 1.0)  # (N, 1)
+    mean = (x * weight).sum(1) / count
+    sd = np.sqrt(((x - mean[:, None]) ** 2 * weight).sum(1) / count) + 1e-8  # (N, C)
+    w = 1.0 / sd ** 2  # series i's per-channel weights
+    own = (w * (x ** 2).sum(1)).sum(1)  # sum_c w_ic |x_ic|^2
+    cross = np.einsum("ic,itc,jtc->ij", w, x, x, optimize=True)  # sum_c w_ic x_ic . x_jc
+    other = w @ (x ** 2).sum(1).T  # sum_c w_ic |x_jc|^2
+    squared = np.maximum(own[:, None] - 2 * cross + other, 0.0) / (x.shape[1] * x.shape[2])
+    squared[labels[:, None] == labels[None, :]] = np.inf
+    return float(np.median(np.sqrt(squared.min(1))))
+
+
+def auto_strength(separation, scale=SCALE, noise=NOISE):
+    """The `jitter_scale` strength for a training set whose classes are `separation` apart
+    (`class_separation`): 1 (full strength) unless a full-strength perturbation, of typical size
+    sqrt(scale^2 + noise^2) series sds, exceeds `MARGIN` x `separation`; then scaled down to that."""
+    return min(1.0, MARGIN * separation / math.hypot(scale, noise))
+
+
+def make_train_map(augment, seed=0, scale=SCALE, noise=NOISE, min_ratio=0.9, strength=1.0):
     """A per-example training map, or None.
 
     `"jitter_scale"` multiplies each channel of a series by exp(N(0, `scale`)) around its mean and adds
     noise of `noise` times its standard deviation (both computed over the real steps; padding stays
     zero). `"slice_jitter_scale"` first slices a window of a random `min_ratio` to 1 of the series and
     stretches it back to the series' length (`slice_window`): where a shape sits varies too. Small UCR/UEA
-    training sets overfit without augmentation.
+    training sets overfit without augmentation. `strength` (in [0, 1]) multiplies `scale` and `noise`
+    (not the slicing): `auto_strength` chooses it from the training data.
     """
     if augment not in AUGMENTS:
         raise ValueError(f"`augment` must be one of {AUGMENTS}. Received: augment={augment!r}")
+    strength = check_strength(strength)
+    if strength == "auto":
+        raise ValueError("make_train_map needs a number for `strength`: compute it with auto_strength().")
     if augment == "none":
         return None
     import tensorflow as tf
+
+    scale, noise = scale * strength, noise * strength
 
     def train_map(inputs, label):
         values, mask = inputs["values"], inputs["mask"]

@@ -5,7 +5,7 @@
 import numpy as np
 
 from tlbkit_tasks.timeseries.archive import locate
-from tlbkit_tasks.timeseries.augment import make_train_map
+from tlbkit_tasks.timeseries.augment import auto_strength, check_strength, class_separation, make_train_map
 from tlbkit_tasks.timeseries.formats import read_labelled
 from tlbkit_tasks.timeseries.inputs import series_readers
 from tlbkit_tasks.timeseries.series_arrays import MISSING, class_names_of, label_ids, series_split, stack_series
@@ -28,13 +28,15 @@ def stratified_holdout(labels, fraction, seed):
     return rng.permutation(kept), rng.permutation(held)
 
 
-def series_spec(locate, missing="error", validation_fraction=0.2, seed=0, augment="none"):
+def series_spec(locate, missing="error", validation_fraction=0.2, seed=0, augment="none", augment_strength=1.0):
     """DataSpec from `.ts` files; see `datasets.ts_files`.
 
     Args:
         locate: function returning `(train_path, test_path, validation_path)` (None where absent), called
             when the data is needed.
     """
+    augment_strength = check_strength(augment_strength)
+    make_train_map(augment, seed, strength=1.0)  # checks the name now, not when the data loads
     if missing not in MISSING:
         raise ValueError(f"`missing` must be one of {MISSING}. Received: missing={missing!r}")
     if not 0.0 <= validation_fraction < 1.0:
@@ -71,18 +73,26 @@ def series_spec(locate, missing="error", validation_fraction=0.2, seed=0, augmen
                     f"(stratified, {validation_fraction:.0%} of each class, seed {seed}); the test file is not used "
                     "for any choice")
         splits = {k: series_split(*v) for k, v in arrays.items()}
-        return {"train": splits["train"], "validation": splits.get("validation"), "test": splits.get("test"),
+        strength = augment_strength
+        if strength == "auto" and augment != "none":
+            values, mask, _, labels = arrays["train"]
+            separation = class_separation(values, mask, labels, seed=seed)
+            strength = auto_strength(separation)
+            print(f"tlbkit: augmentation ({augment}) at {strength:.3g} of full strength: the nearest series of "
+                  f"another class is {separation:.3g} series standard deviations away (median over {train_path}).",
+                  flush=True)
+        return {"train_map": make_train_map(augment, seed, strength=1.0 if strength == "auto" else strength),
+                "train": splits["train"], "validation": splits.get("validation"), "test": splits.get("test"),
                 "class_names": names, "num_train_examples": len(arrays["train"][3]), "validation_note": note,
                 "padded_shapes": ({"values": [longest, channels], "mask": [longest]}, [])}
 
     read_inputs, parse_inputs, read_source = series_readers(locate, missing)
-    return DataSpec(loader=loader, read_inputs=read_inputs, parse_inputs=parse_inputs, read_source=read_source,
-                    train_map=make_train_map(augment, seed))
+    return DataSpec(loader=loader, read_inputs=read_inputs, parse_inputs=parse_inputs, read_source=read_source)
 
 
 @registry.DATASETS.register("ts_files")
 def ts_files(train_path, test_path=None, validation_path=None, missing="error", validation_fraction=0.2, seed=0,
-             augment="none"):
+             augment="none", augment_strength=1.0):
     """A classification set from labelled series files: `.ts` (UCR/UEA, uni- or multivariate, any lengths),
     the UCR archive's `.tsv`, `.arff`, or `.csv` with a label column (`formats`; chosen by extension).
 
@@ -106,6 +116,10 @@ def ts_files(train_path, test_path=None, validation_path=None, missing="error", 
         seed: int. Seed of that hold-out and of the augmentation.
         augment: str. `"none"`, `"jitter_scale"` or `"slice_jitter_scale"` (see `make_train_map`).
             Defaults to `"none"`.
+        augment_strength: float in [0, 1] or `"auto"`. Multiplies the jitter and scale of `augment`.
+            `"auto"`: full strength unless the training set's classes lie closer together than that
+            perturbation (`augment.class_separation`, `augment.auto_strength`: fine-grained sets such as
+            spectra), then weaker, so augmented series stay nearer their own class. Defaults to `1.0`.
     """
     from tlbkit import data
 
@@ -114,7 +128,7 @@ def ts_files(train_path, test_path=None, validation_path=None, missing="error", 
                      for p, key in ((train_path, "train_path"), (test_path, "test_path"),
                                     (validation_path, "validation_path")))
 
-    return series_spec(locate, missing, validation_fraction, seed, augment)
+    return series_spec(locate, missing, validation_fraction, seed, augment, augment_strength)
 
 
 def locate_ts(name, data_dir=None):
@@ -123,7 +137,7 @@ def locate_ts(name, data_dir=None):
 
 
 @registry.DATASETS.register("ucr")
-def ucr(name, data_dir=None, missing="error", validation_fraction=0.2, seed=0, augment="none"):
+def ucr(name, data_dir=None, missing="error", validation_fraction=0.2, seed=0, augment="none", augment_strength=1.0):
     """A UCR/UEA archive set by name, e.g. `"GunPoint"`, `"ItalyPowerDemand"`, `"BasicMotions"`.
 
     Looks for `<name>_TRAIN` / `<name>_TEST` (`.ts`, `.tsv` or `.arff`) in `data_dir` or, without it, in
@@ -134,9 +148,10 @@ def ucr(name, data_dir=None, missing="error", validation_fraction=0.2, seed=0, a
     Args:
         name: str. Archive name.
         data_dir: str or None. A folder (or zip) to search instead of the data folder and aeon's copies.
-        missing, validation_fraction, seed, augment: as in `datasets.ts_files`.
+        missing, validation_fraction, seed, augment, augment_strength: as in `datasets.ts_files`.
     """
     if not name:
         raise ValueError("datasets.ucr needs the set's name, e.g. --gin_param=\"UCR_NAME = 'GunPoint'\" with ucr.gin "
                          f"(or bind datasets.ucr.name). Received: name={name!r}")
-    return series_spec(lambda: locate_ts(name, data_dir) + (None,), missing, validation_fraction, seed, augment)
+    return series_spec(lambda: locate_ts(name, data_dir) + (None,), missing, validation_fraction, seed, augment,
+                       augment_strength)
