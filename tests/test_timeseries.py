@@ -131,9 +131,9 @@ def test_class_separation_is_the_median_distance_to_the_nearest_other_class_in_a
     mask = np.ones((9, 12), bool)
     mask[3, 8:] = False  # a shorter series: padding counts as zeros
     labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    x = np.where(mask[..., None], values, 0.0)
     nearest = []
     for i in range(9):  # the definition, one pair at a time
-        x = np.where(mask[..., None], values, 0.0)
         real = x[i][mask[i]]
         sd = real.std(0) + 1e-8
         nearest.append(min(np.sqrt(np.mean(((x[i] - x[j]) / sd) ** 2)) for j in range(9) if labels[j] != labels[i]))

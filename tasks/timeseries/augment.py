@@ -36,6 +36,13 @@ def slice_window(values, mask, ratio, seed=None):
     return sliced, tf.logical_and(tf.gather(mask, low), tf.gather(mask, high))
 
 
+def check_augment(augment):
+    """`augment` if it is one of AUGMENTS; a ValueError naming the value otherwise."""
+    if augment not in AUGMENTS:
+        raise ValueError(f"`augment` must be one of {AUGMENTS}. Received: augment={augment!r}")
+    return augment
+
+
 def check_strength(strength):
     """`strength` as `"auto"` or a float in [0, 1]; a ValueError naming the value otherwise."""
     if strength == "auto":
@@ -102,8 +109,7 @@ def make_train_map(augment, seed=0, scale=SCALE, noise=NOISE, min_ratio=0.9, str
     training sets overfit without augmentation. `strength` (in [0, 1]) multiplies `scale` and `noise`
     (not the slicing): `auto_strength` chooses it from the training data.
     """
-    if augment not in AUGMENTS:
-        raise ValueError(f"`augment` must be one of {AUGMENTS}. Received: augment={augment!r}")
+    check_augment(augment)
     strength = check_strength(strength)
     if strength == "auto":
         raise ValueError("make_train_map needs a number for `strength`: compute it with auto_strength().")

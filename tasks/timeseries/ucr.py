@@ -5,7 +5,8 @@
 import numpy as np
 
 from tlbkit_tasks.timeseries.archive import locate
-from tlbkit_tasks.timeseries.augment import auto_strength, check_strength, class_separation, make_train_map
+from tlbkit_tasks.timeseries.augment import (auto_strength, check_augment, check_strength, class_separation,
+                                             make_train_map)
 from tlbkit_tasks.timeseries.formats import read_labelled
 from tlbkit_tasks.timeseries.inputs import series_readers
 from tlbkit_tasks.timeseries.series_arrays import MISSING, class_names_of, label_ids, series_split, stack_series
@@ -35,8 +36,8 @@ def series_spec(locate, missing="error", validation_fraction=0.2, seed=0, augmen
         locate: function returning `(train_path, test_path, validation_path)` (None where absent), called
             when the data is needed.
     """
+    check_augment(augment)
     augment_strength = check_strength(augment_strength)
-    make_train_map(augment, seed, strength=1.0)  # checks the name now, not when the data loads
     if missing not in MISSING:
         raise ValueError(f"`missing` must be one of {MISSING}. Received: missing={missing!r}")
     if not 0.0 <= validation_fraction < 1.0:
@@ -73,15 +74,18 @@ def series_spec(locate, missing="error", validation_fraction=0.2, seed=0, augmen
                     f"(stratified, {validation_fraction:.0%} of each class, seed {seed}); the test file is not used "
                     "for any choice")
         splits = {k: series_split(*v) for k, v in arrays.items()}
-        strength = augment_strength
-        if strength == "auto" and augment != "none":
-            values, mask, _, labels = arrays["train"]
-            separation = class_separation(values, mask, labels, seed=seed)
-            strength = auto_strength(separation)
-            print(f"tlbkit: augmentation ({augment}) at {strength:.3g} of full strength: the nearest series of "
-                  f"another class is {separation:.3g} series standard deviations away (median over {train_path}).",
-                  flush=True)
-        return {"train_map": make_train_map(augment, seed, strength=1.0 if strength == "auto" else strength),
+        train_map = None
+        if augment != "none":
+            strength = augment_strength
+            if strength == "auto":
+                values, mask, _, labels = arrays["train"]
+                separation = class_separation(values, mask, labels, seed=seed)
+                strength = auto_strength(separation)
+                print(f"tlbkit: augmentation ({augment}) at {strength:.3g} of full strength: the nearest series "
+                      f"of another class is {separation:.3g} series standard deviations away (median over "
+                      f"{train_path}).", flush=True)
+            train_map = make_train_map(augment, seed, strength=strength)
+        return {"train_map": train_map,
                 "train": splits["train"], "validation": splits.get("validation"), "test": splits.get("test"),
                 "class_names": names, "num_train_examples": len(arrays["train"][3]), "validation_note": note,
                 "padded_shapes": ({"values": [longest, channels], "mask": [longest]}, [])}
