@@ -16,7 +16,8 @@ References come from a JSON-lines file written by `bench/ucr_baselines.py --outp
 `<root>/../baselines.jsonl`): 1-NN DTW (full window unless the row says `dtw_window`) and ROCKET
 (10,000 kernels, seed 0). Sets without a reference row are still reported.
 
-Writes `<root>/panel.csv` (per set: tlbkit accuracy, wall time, DTW, ROCKET), `<root>/panel.md` (the table,
+Writes `<root>/panel.csv` (per set: tlbkit accuracy, wall time, `fit` (its
+accuracy on its own training data, with `train.score_train`), DTW, ROCKET), `<root>/panel.md` (the table,
 wins / ties / losses against each reference, mean accuracy, mean rank) and `<root>/panel.png` (tlbkit
 against each reference per set, the diagonal drawn). With `--versus=OTHER_ROOT` (say, the default's panel
 while this one trains a candidate) the table adds the other panel's accuracy and a paired comparison over
@@ -115,6 +116,7 @@ def restore(path):
             with open(metrics_path, "w") as out:
                 json.dump({"test_accuracy": float(row["tlbkit"]),
                            "wall_time_s": float(row["wall_s"]) if row.get("wall_s") else None,
+                           **({"train_accuracy": float(row["fit"])} if row.get("fit") else {}),
                            "restored_from": os.path.abspath(path)}, out)
             restored += 1
     print(f"restored {restored} finished sets from {path}", flush=True)
@@ -139,8 +141,8 @@ def collect(names, baselines):
         metrics = json.load(open(metrics_path)) if os.path.exists(metrics_path) else {}
         ref = baselines.get(name, {})
         row = {"name": name, "tlbkit": metrics.get("test_accuracy"), "wall_s": metrics.get("wall_time_s"),
-               "dtw": ref.get("dtw_1nn"), "rocket": ref.get("rocket"), "train": ref.get("train"),
-               "length": ref.get("length")}
+               "fit": metrics.get("train_accuracy"), "dtw": ref.get("dtw_1nn"), "rocket": ref.get("rocket"),
+               "train": ref.get("train"), "length": ref.get("length")}
         if FLAGS.versus:
             other = os.path.join(FLAGS.versus, name, "metrics.json")
             row["versus"] = json.load(open(other)).get("test_accuracy") if os.path.exists(other) else None
@@ -206,6 +208,10 @@ def report(rows):
         if diffs:
             lines.append(f"- against {FLAGS.versus} (paired, {len(diffs)} sets both finished): {w} wins, {t} ties, "
                          f"{l} losses; mean difference {np.mean(diffs):+.3f} (sd {np.std(diffs):.3f}).")
+    fits = [r["fit"] for r in done if r.get("fit") is not None]
+    if fits:
+        lines.append(f"- the last model on its own training data (train.score_train, no augmentation): median "
+                     f"accuracy {np.median(fits):.3f}, below 0.99 on {sum(f < 0.99 for f in fits)} of {len(fits)} sets.")
     walls = [r["wall_s"] for r in done if r["wall_s"] is not None]
     if walls:
         how = "" if FLAGS.report_only else f" ({FLAGS.parallel} sets at a time)"

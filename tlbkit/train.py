@@ -104,6 +104,7 @@ def train(
     time_budget_min=None,
     ema_momentum=None,
     init_from=None,
+    score_train=False,
     seed=0,
     strategy=None,
     is_chief=True,
@@ -154,6 +155,11 @@ def train(
             the config builds must have the preset's design (train with the preset's `config.gin` as the
             first `--gin_file`). The tokenizer's data statistics come from the preset (no `adapt`). None
             (default): random initial weights.
+        score_train: bool. Also score the models of `metrics.json` on the training split as `tlbkit-eval
+            --split=train` does (`train_accuracy`, `train_cross_entropy`, `train_examples`): how well they fit
+            the training data itself, where fit's `accuracy` scores the augmented batches it trained on (a
+            model can fit those and not the clean series). One inference pass over the training data.
+            Defaults to `False`.
         seed: int. Seeds weights, dropout and data order.
         strategy: tf.distribute strategy or None.
         is_chief: bool. Whether this worker writes the run directory.
@@ -205,7 +211,7 @@ def train(
     _raise_if_non_finite(recorder, model_dir)
 
     # === Final metrics ===
-    metrics = final_metrics(net, spec, model_dir, recorder, steps * batch_size, batch_size)
+    metrics = final_metrics(net, spec, model_dir, recorder, steps * batch_size, batch_size, score_train)
     metrics.update(_run_facts(strategy, budget, recorder, steps))
     if is_chief:
         rd.RunDir(model_dir).write_metrics(metrics)
@@ -382,9 +388,10 @@ def _same_weights(a, b):
         tuple(x.shape) == tuple(y.shape) and np.array_equal(numpy(x), numpy(y)) for x, y in zip(wa, wb))
 
 
-def final_metrics(net, spec, model_dir, recorder, examples_per_epoch, batch_size):
+def final_metrics(net, spec, model_dir, recorder, examples_per_epoch, batch_size, score_train=False):
     """What `metrics.json` holds: the last model's validation and test metrics (the evaluation path of
-    `tlbkit-eval`), the same for the best model under `"best"`, and the run's size and wall time."""
+    `tlbkit-eval`; with `score_train`, its training-split metrics too), the same for the best model under
+    `"best"`, and the run's size and wall time."""
     history = recorder.history
     epoch_seconds = sum(r.get("epoch_time_s", 0.0) for r in history)
     # Rows written before `steps` was recorded count as whole epochs.
@@ -398,8 +405,8 @@ def final_metrics(net, spec, model_dir, recorder, examples_per_epoch, batch_size
     }
     if spec.validation_note:
         metrics["validation_data"] = spec.validation_note
-    splits = [s for s in ("validation", "test") if spec.split(s) is not None]
-    prefix = {"validation": "val_", "test": "test_"}
+    splits = [s for s in ("train",) * score_train + ("validation", "test") if spec.split(s) is not None]
+    prefix = {"train": "train_", "validation": "val_", "test": "test_"}
 
     def scores(model):
         out, logits_fn = {}, evaluate_lib.logits_function(model)
