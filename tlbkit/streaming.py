@@ -151,6 +151,15 @@ class Streamer:
         self.members = _members(model)
         self.steps, self.tokens_per_chunk, self.max_tokens = _check_streams(model)
         self.exact = all(getattr(m.tokenizer, "stream_exact", True) for m in self.members)
+        # A stream reads each input once, as it arrives: a model's test-time views (several copies of the whole
+        # input, their logits averaged) do not apply, and the stream is checked against the model without them.
+        self.views = sorted({type(m.test_time_views).__name__ for m in self.members
+                             if getattr(m, "test_time_views", None) is not None})
+        self.one_view = model
+        if self.views:
+            from tlbkit import evaluate
+
+            self.one_view = evaluate.with_test_time_views(model, "none")
         self._step = self._compile(self._eager_step)
 
     @classmethod
@@ -243,7 +252,8 @@ class Streamer:
 
     def check(self, inputs, max_chunks=None):
         """The largest difference between the logits streamed after each chunk and a whole-sequence call on the
-        same prefix of `inputs` (one batch, all of one length).
+        same prefix of `inputs` (one batch, all of one length), both with one view of the inputs (`views`: the
+        model's test-time views, which a stream does not apply).
 
         Args:
             inputs: raw inputs.
@@ -256,7 +266,7 @@ class Streamer:
         for k, (seen, logits) in enumerate(self.stream(inputs)):
             if max_chunks is not None and k >= max_chunks:
                 break
-            whole = self.model(_time_slice(inputs, 0, seen), training=False)
+            whole = self.one_view(_time_slice(inputs, 0, seen), training=False)
             difference = np.abs(keras.ops.convert_to_numpy(whole) - keras.ops.convert_to_numpy(logits))
             worst = max(worst, float(difference.max()))
         return worst

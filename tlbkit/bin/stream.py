@@ -53,6 +53,9 @@ def main(argv):
     streamer = streaming.Streamer(evaluate.load_run_model(folder, cli.checkpoint_of(folder)))
     names = evaluate.class_names(folder, spec)
     print(f"tlbkit-stream: chunks of {streamer.steps} steps ({streamer.tokens_per_chunk} tokens)")
+    if streamer.views:
+        print(f"tlbkit-stream: the model's test-time views ({', '.join(streamer.views)}) are not applied: a stream "
+              "reads each input once, so its predictions are the model's without them (tlbkit-predict applies them).")
     worst = 0.0
     for group, examples in evaluate.read_examples(spec, inputs):
         for i, name in enumerate(group):

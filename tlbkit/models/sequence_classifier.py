@@ -92,13 +92,16 @@ class SequenceClassifier(predictions.ClassNames, keras.Model):
     @property
     def needs_adapt(self):
         """Whether a part learns state from the training data before training (e.g. a tokenizer's
-        dataset normalisation): then call `adapt` first (`tlbkit-train` does)."""
-        return callable(getattr(self.tokenizer, "adapt", None))
+        dataset normalisation, test-time views sized on the training set): then call `adapt` first
+        (`tlbkit-train` does)."""
+        return any(callable(getattr(part, "adapt", None)) for part in (self.tokenizer, self.test_time_views))
 
     def adapt(self, dataset):
-        """Lets the tokenizer learn from the (unaugmented) training data: batches of `(inputs, labels)`."""
-        if self.needs_adapt:
-            self.tokenizer.adapt(dataset)
+        """Lets the tokenizer, then the test-time views, learn from the (unaugmented) training data: batches of
+        `(inputs, labels)`."""
+        for part in (self.tokenizer, self.test_time_views):
+            if callable(getattr(part, "adapt", None)):
+                part.adapt(dataset)
 
     # === Streaming ===
     def init_state(self, batch_size):
