@@ -156,9 +156,10 @@ def train(
             first `--gin_file`). The tokenizer's data statistics come from the preset (no `adapt`). None
             (default): random initial weights.
         score_train: bool. Also score the models of `metrics.json` on the training split as `tlbkit-eval
-            --split=train` does (`train_accuracy`, `train_cross_entropy`, `train_examples`): how well they fit
-            the training data itself, where fit's `accuracy` scores the augmented batches it trained on (a
-            model can fit those and not the clean series). One inference pass over the training data.
+            --split=train` does (`train_accuracy`, `train_cross_entropy`, `train_examples`; no training
+            augmentation, the model's test-time views if any): how well they fit the training data itself,
+            where fit's `accuracy` scores the augmented batches it trained on (a model can fit those and not
+            the clean series). One inference pass over the training data.
             Defaults to `False`.
         seed: int. Seeds weights, dropout and data order.
         strategy: tf.distribute strategy or None.
