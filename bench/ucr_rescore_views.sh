@@ -6,6 +6,7 @@
 # ('auto' chooses the same one from the same training file), written as <ROOT>/<set>/metrics.json
 # (test_accuracy; wall_time_s = the run's + the rescoring's), so bench/ucr_panel.py --report_only reads it.
 # Usage: bench/ucr_rescore_views.sh ROOT FROM FALLBACK DATA_DIR VIEWS SET [SET ...]   (resumable)
+# EXTRA_PARAM (optional): one more gin binding, e.g. EXTRA_PARAM='views.series_noise.num_views = 16'.
 set -u
 root=$1 from=$2 fallback=$3 data=$4 views=$5; shift 5
 for s in "$@"; do
@@ -15,7 +16,8 @@ for s in "$@"; do
   strength=$(grep -o "at [0-9.e-]* of full strength" "$run/train.log" | head -1 | cut -d' ' -f2)
   start=$(date +%s.%N)
   result=$(tlbkit-eval --model_dir="$run" --split=test --data_dir="$data" --test_time_views="$views" \
-           --gin_param="views.$views.strength = ${strength:-1.0}" 2>/dev/null | tail -1)
+           --gin_param="views.$views.strength = ${strength:-1.0}" ${EXTRA_PARAM:+"--gin_param=$EXTRA_PARAM"} \
+           2>/dev/null | tail -1)
   took=$(echo "$(date +%s.%N) - $start" | bc)
   mkdir -p "$root/$s"
   python3 - "$result" "$run/metrics.json" "$took" "$strength" "$run" > "$out.tmp" <<'PY' && mv "$out.tmp" "$out"
