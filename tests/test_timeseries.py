@@ -195,13 +195,10 @@ def test_noise_views_jitter_each_series_by_its_own_spread_the_same_way_every_tim
     views = SeriesNoiseViews(num_views=4, strength=0.5)
     out = [keras.ops.convert_to_numpy(v["values"]) for v in views({"values": values, "mask": mask})]
     assert len(out) == 4 and all(o.shape == values.shape for o in out)
-    for o in out:
-        noise = (o - values)[mask]  # (real steps, 9)
-        sd = np.concatenate([values[0], values[1, :700], values[2]]).std(0)  # all channels' scale varies a lot
+    for o in out:  # each channel's scale varies a lot: the noise follows each series' own
         for i, real in enumerate((values[0], values[1, :700], values[2])):
             step = (o[i] - values[i])[: len(real)]
             np.testing.assert_allclose(step.std(0) / real.std(0), 0.05 * 0.5, rtol=0.2)  # 1,100 steps > table's 1,024
-        assert noise.shape[0] == 2900 and sd.shape == (9,)
         np.testing.assert_array_equal(o[1, 700:], 0.0)
     assert np.abs(out[0] - out[1]).max() > 0  # different draws per view
     again = [keras.ops.convert_to_numpy(v["values"]) for v in SeriesNoiseViews.from_config(views.get_config())(

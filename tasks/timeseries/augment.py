@@ -99,6 +99,14 @@ def auto_strength(separation, scale=SCALE, noise=NOISE):
     return min(1.0, MARGIN * separation / math.hypot(scale, noise))
 
 
+def strength_from_data(values, mask, labels, seed=0):
+    """`(strength, separation)` of `augment_strength='auto'` on a training set: `auto_strength` of its
+    `class_separation` (its sample of at most 2,000 series drawn with `seed`). The dataset plugins and the
+    test-time views (`SeriesNoiseViews.adapt`) both choose it here, so they agree on the same data."""
+    separation = class_separation(values, mask, labels, seed=seed)
+    return auto_strength(separation), separation
+
+
 def make_train_map(augment, seed=0, scale=SCALE, noise=NOISE, min_ratio=0.9, strength=1.0):
     """A per-example training map, or None.
 

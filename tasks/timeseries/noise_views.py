@@ -33,10 +33,10 @@ class SeriesNoiseViews(keras.layers.Layer):
             (`augment.NOISE`, the training jitter's). Defaults to `0.05`.
         strength: float in [0, 1] or `"auto"`. Multiplies `noise`, as `augment_strength` does in training:
             bind both to one value. `"auto"`: chosen by `adapt` from the training data exactly as the
-            dataset plugins choose it (`augment.auto_strength` of `augment.class_separation`); 1 until then.
-            Defaults to `1.0`.
+            dataset plugins choose it (`augment.strength_from_data`); 1 until then. Defaults to `1.0`.
         include_original: bool. Add the series itself as one more view. Defaults to `False`.
-        seed: int. Seed of the noise table. Defaults to `0`.
+        seed: int. Seed of the noise table and, with `"auto"`, of the sample of series `adapt` measures on
+            sets of more than 2,000 (as the dataset's `seed` is for the plugin: bind both alike). Defaults to `0`.
         table_length: int. Steps of the noise table before it repeats. Defaults to `1024`.
         **kwargs: forwarded to `keras.layers.Layer`.
 
@@ -98,8 +98,8 @@ class SeriesNoiseViews(keras.layers.Layer):
         labels = np.concatenate(labels)
         if labels.ndim > 1:  # one-hot or soft targets
             labels = labels.argmax(-1)
-        strength = augment.auto_strength(augment.class_separation(
-            np.concatenate([pad(v) for v in values]), np.concatenate([pad(m) for m in masks]), labels))
+        strength, _ = augment.strength_from_data(np.concatenate([pad(v) for v in values]),
+                                                 np.concatenate([pad(m) for m in masks]), labels, self.seed)
         self.strength_value.assign(strength)
         return strength
 
@@ -114,11 +114,8 @@ class SeriesNoiseViews(keras.layers.Layer):
     def call(self, inputs):
         values, mask = series_ops.split_series(inputs)
         values = ops.cast(values, "float32")
-        real = ops.ones(ops.shape(values)[:2], "float32") if mask is None else ops.cast(mask, "float32")
-        weight = real[..., None]
-        count = ops.maximum(ops.sum(weight, axis=1, keepdims=True), 1.0)
-        mean = ops.sum(values * weight, axis=1, keepdims=True) / count
-        std = ops.sqrt(ops.sum(ops.square(values - mean) * weight, axis=1, keepdims=True) / count) + 1e-6
+        weight = (ops.ones(ops.shape(values)[:2], "float32") if mask is None else ops.cast(mask, "float32"))[..., None]
+        std = ops.sqrt(series_ops.masked_moments(values, mask)[1]) + 1e-6
         scale = self.noise * ops.cast(self.strength_value, "float32") * std  # (B, 1, C)
         table = self.noise_table(ops.shape(values)[1], ops.shape(values)[2])
         views = [values] * self.include_original + [(values + table[k][None] * scale) * weight

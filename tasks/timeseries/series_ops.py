@@ -58,6 +58,20 @@ def values_shape(inputs_shape):
     return shape + (1,) if len(shape) == 2 else shape
 
 
+def masked_moments(values, mask):
+    """Per-series, per-channel mean and variance over the real time steps: each (B, 1, C) float32.
+
+    values (B, T, C), mask (B, T) or None (every step real). A series without a real step gets mean 0.
+    """
+    x = ops.cast(values, "float32")
+    if mask is None:
+        return ops.mean(x, axis=1, keepdims=True), ops.var(x, axis=1, keepdims=True)
+    w = ops.cast(mask, "float32")[..., None]
+    count = ops.maximum(ops.sum(w, axis=1, keepdims=True), 1.0)
+    mean = ops.sum(x * w, axis=1, keepdims=True) / count
+    return mean, ops.sum(ops.square(x - mean) * w, axis=1, keepdims=True) / count
+
+
 def masked_normalize(values, mask, epsilon=1e-5):
     """Per-series, per-channel standardisation over the real time steps.
 
@@ -65,15 +79,10 @@ def masked_normalize(values, mask, epsilon=1e-5):
     masked steps; masked steps come out as 0.
     """
     x = ops.cast(values, "float32")
+    mean, var = masked_moments(x, mask)
     if mask is None:
-        mean = ops.mean(x, axis=1, keepdims=True)
-        var = ops.var(x, axis=1, keepdims=True)
         return (x - mean) / ops.sqrt(var + epsilon)
-    w = ops.cast(mask, "float32")[..., None]
-    count = ops.maximum(ops.sum(w, axis=1, keepdims=True), 1.0)
-    mean = ops.sum(x * w, axis=1, keepdims=True) / count
-    var = ops.sum(ops.square(x - mean) * w, axis=1, keepdims=True) / count
-    return (x - mean) / ops.sqrt(var + epsilon) * w
+    return (x - mean) / ops.sqrt(var + epsilon) * ops.cast(mask, "float32")[..., None]
 
 
 def with_differences(values, mask=None):

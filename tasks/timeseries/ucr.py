@@ -5,8 +5,7 @@
 import numpy as np
 
 from tlbkit_tasks.timeseries.archive import locate
-from tlbkit_tasks.timeseries.augment import (auto_strength, check_augment, check_strength, class_separation,
-                                             make_train_map)
+from tlbkit_tasks.timeseries.augment import check_augment, check_strength, make_train_map, strength_from_data
 from tlbkit_tasks.timeseries.formats import read_labelled
 from tlbkit_tasks.timeseries.inputs import series_readers
 from tlbkit_tasks.timeseries.series_arrays import MISSING, class_names_of, label_ids, series_split, stack_series
@@ -79,8 +78,7 @@ def series_spec(locate, missing="error", validation_fraction=0.2, seed=0, augmen
             strength = augment_strength
             if strength == "auto":
                 values, mask, _, labels = arrays["train"]
-                separation = class_separation(values, mask, labels, seed=seed)
-                strength = auto_strength(separation)
+                strength, separation = strength_from_data(values, mask, labels, seed)
                 print(f"tlbkit: augmentation ({augment}) at {strength:.3g} of full strength: the nearest series "
                       f"of another class is {separation:.3g} series standard deviations away (median over "
                       f"{train_path}).", flush=True)
