@@ -126,6 +126,41 @@ def test_window_slicing_shifts_and_stretches_each_series_and_keeps_its_mask():
         make_train_map("slice")
 
 
+def test_training_draws_are_the_same_for_the_same_seed_under_the_parallel_map():
+    """Each example's perturbation comes from its own seed (`pipeline.batched` gives one per example, the
+    map draws statelessly from it): two pipelines with one seed draw the same for every example in every
+    epoch, although the map runs on several threads; another seed, or the next epoch, draws anew."""
+    import tensorflow as tf
+
+    from tlbkit.data import DataSpec
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(64, 24, 2)).astype("float32")
+    mask = np.ones((64, 24), bool)
+    train = tf.data.Dataset.from_tensor_slices(({"values": values, "mask": mask}, np.arange(64)))
+
+    def epochs(seed, count=2):
+        spec = DataSpec(train=train, num_classes=64, train_map=make_train_map("slice_jitter_scale", seed=0))
+        assert pipeline.takes_example_seed(spec.train_map)
+        ds = pipeline.batched(spec, "train", 16, training=True, seed=seed)
+        out = []
+        for _ in range(count):  # one pass of the dataset is one epoch, reshuffled
+            drawn = {}
+            for inputs, ids in ds:
+                for i, series in zip(np_(ids), np_(inputs["values"])):
+                    drawn[int(i)] = series
+            assert sorted(drawn) == list(range(64))
+            out.append(np.stack([drawn[i] for i in range(64)]))
+        return out
+
+    first, again, other = epochs(5), epochs(5), epochs(6)
+    for epoch in range(2):
+        np.testing.assert_array_equal(first[epoch], again[epoch])
+    assert not np.any(np.all(first[0] == other[0], axis=(1, 2)))  # another seed: other draws for every series
+    assert not np.any(np.all(first[0] == first[1], axis=(1, 2)))  # a new epoch: new draws
+    assert np.all(np.abs(first[0] - values).max(axis=(1, 2)) > 0)  # they perturb every series
+
+
 def test_class_separation_is_the_median_distance_to_the_nearest_other_class_in_a_series_sds():
     rng = np.random.default_rng(0)
     values = rng.normal(size=(9, 12, 2)) * rng.uniform(0.5, 3.0, size=(9, 1, 2)) + rng.normal(size=(9, 1, 2))

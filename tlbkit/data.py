@@ -141,7 +141,8 @@ class DataSpec:
         num_classes: int. Number of labels (defaults to `len(class_names)`).
         class_names: optional list of label names, index = label id.
         train_map: optional function applied per example to the training split only (augmentation),
-            after shuffling.
+            after shuffling. One with an `example_seed` parameter gets a seed per example, for
+            stateless random ops: a run then repeats to the bit (`tlbkit.pipeline.batched`).
         eval_map: optional function applied per example to the evaluation splits.
         batch_map: optional function applied to each *training batch* (e.g. MixUp/CutMix; may turn
             labels into (B, classes) soft targets).

@@ -4,6 +4,8 @@ TensorFlow is imported when a pipeline is built, so the engine and its gin regis
 (a JAX- or PyTorch-only machine can build a model from a shipped .gin file).
 """
 
+import inspect
+
 
 class EmptyDatasetError(ValueError):
     """A split holds no example."""
@@ -17,6 +19,14 @@ def check_not_empty(ds, what):
     return card
 
 
+def takes_example_seed(fn):
+    """Whether a `train_map` declares an `example_seed` parameter (see `batched`)."""
+    try:
+        return "example_seed" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin or a callable without a signature
+        return False
+
+
 def batched(spec, split, batch_size, training, seed=0, shuffle_buffer=10_000, cache=True):
     """A batched, prefetched pipeline for `split` ("train", "validation", "test").
 
@@ -25,6 +35,14 @@ def batched(spec, split, batch_size, training, seed=0, shuffle_buffer=10_000, ca
     eval_map -> batch -> prefetch. A training split with fewer examples than `batch_size` (UCR/UEA has
     sets of 12) is repeated before batching, reshuffled at each pass, so that it still gives full batches:
     the pipeline is then endless (an example may recur within a batch).
+
+    A `train_map` with an `example_seed` parameter is called as `train_map(inputs, label, example_seed=s)`,
+    `s` a shape-(2,) int64 tensor drawn from `seed` for that example (new ones every epoch). A map that
+    draws with stateless ops (`tf.random.stateless_*`) from it draws the same numbers for the same seed,
+    whichever thread of the parallel map runs it, so the run is repeatable. A map without that parameter
+    is called as `train_map(inputs, label)`; its stateful random ops (Keras random layers, `tf.random.*`
+    with an op seed) are shared by the map's threads, so which example gets which draw varies from run
+    to run.
     """
     import tensorflow as tf
 
@@ -42,7 +60,11 @@ def batched(spec, split, batch_size, training, seed=0, shuffle_buffer=10_000, ca
                   "batches are drawn from it repeated, reshuffled at each pass.")
             ds = ds.repeat()
     fn = spec.train_map if training else spec.eval_map
-    if fn is not None:
+    if fn is not None and training and takes_example_seed(fn):
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(lambda example, s: fn(*example, example_seed=s),
+                                                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    elif fn is not None:
         ds = ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if spec.padded_shapes is not None:
         ds = ds.padded_batch(batch_size, padded_shapes=spec.padded_shapes, drop_remainder=training)

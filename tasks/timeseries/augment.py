@@ -10,25 +10,26 @@ SCALE, NOISE = 0.1, 0.05  # full-strength jitter_scale: log-scale sd, noise sd (
 MARGIN = 0.5  # 'auto': a perturbation's typical size is at most this share of the distance to another class
 
 
-def slice_window(values, mask, ratio, seed=None):
-    """Window slicing (Le Guennec et al. 2016): the window of `ratio` x the series' length that starts at a
-    random step, stretched back to that length by linear interpolation, so what the series shows sits a
-    little earlier or later and is a little wider. A step is kept by `mask` only if both steps it
-    interpolates between were. Unbatched `(T, C)` values and `(T,)` mask; TensorFlow ops (a `tf.data` map).
+def slice_window(values, mask, ratio, start):
+    """Window slicing (Le Guennec et al. 2016): the window of `ratio` x the series' length that starts at
+    `start` (a share of the room left), stretched back to that length by linear interpolation, so what the
+    series shows sits a little earlier or later and is a little wider. A step is kept by `mask` only if both
+    steps it interpolates between were. Unbatched `(T, C)` values and `(T,)` mask; TensorFlow ops (a
+    `tf.data` map).
 
     Args:
         values: (T, C) float tensor.
         mask: (T,) bool tensor.
         ratio: scalar float tensor in (0, 1]: the window's share of the series.
-        seed: int or None. Op seed of the window's start.
+        start: scalar float tensor in [0, 1]: where the window starts, as a share of the steps it can move
+            over (0: at the first step; 1: it ends at the last).
     """
     import tensorflow as tf
 
     steps = tf.shape(values)[0]
     last = tf.cast(tf.maximum(steps - 1, 1), values.dtype)
     span = ratio * last
-    start = tf.random.uniform([], 0.0, 1.0, seed=seed) * (last - span)
-    position = start + tf.cast(tf.range(steps), values.dtype) * (span / last)
+    position = start * (last - span) + tf.cast(tf.range(steps), values.dtype) * (span / last)
     low = tf.cast(tf.floor(position), "int32")
     high = tf.minimum(low + 1, steps - 1)
     weight = (position - tf.cast(low, values.dtype))[:, None]
@@ -116,6 +117,11 @@ def make_train_map(augment, seed=0, scale=SCALE, noise=NOISE, min_ratio=0.9, str
     stretches it back to the series' length (`slice_window`): where a shape sits varies too. Small UCR/UEA
     training sets overfit without augmentation. `strength` (in [0, 1]) multiplies `scale` and `noise`
     (not the slicing): `auto_strength` chooses it from the training data.
+
+    The map is `train_map(inputs, label, example_seed=None)`. The training pipeline passes each example its
+    own seed (`tlbkit.pipeline.batched`) and every draw is made from it with stateless ops, so a run draws
+    the same perturbations from the same `seed` on every run. Called without one, it draws the example's
+    seed with an op seeded by `seed`.
     """
     check_augment(augment)
     strength = check_strength(strength)
@@ -127,17 +133,24 @@ def make_train_map(augment, seed=0, scale=SCALE, noise=NOISE, min_ratio=0.9, str
 
     scale, noise = scale * strength, noise * strength
 
-    def train_map(inputs, label):
+    def train_map(inputs, label, example_seed=None):
+        # Every draw is stateless, from the example's own seed: the input pipeline gives one per example
+        # (`tlbkit.pipeline.batched`), so a run draws the same numbers from the same seed however the map's
+        # threads interleave. Called without one (a plain `Dataset.map`), the map draws it from `seed`.
+        if example_seed is None:
+            example_seed = tf.random.uniform([2], maxval=2**31 - 1, dtype="int64", seed=seed)
+        draws = tf.random.experimental.stateless_split(tf.cast(example_seed, "int64"), 4)
         values, mask = inputs["values"], inputs["mask"]
         if augment == "slice_jitter_scale":
-            values, mask = slice_window(values, mask, tf.random.uniform([], min_ratio, 1.0, seed=seed + 2),
-                                         seed=seed + 3)
+            ratio = tf.random.stateless_uniform([], draws[2], min_ratio, 1.0, dtype=values.dtype)
+            values, mask = slice_window(values, mask, ratio, tf.random.stateless_uniform([], draws[3],
+                                                                                          dtype=values.dtype))
         weight = tf.cast(mask, values.dtype)[:, None]
         count = tf.maximum(tf.reduce_sum(weight), 1.0)
         mean = tf.reduce_sum(values * weight, 0, keepdims=True) / count
         std = tf.sqrt(tf.reduce_sum(tf.square(values - mean) * weight, 0, keepdims=True) / count) + 1e-6
-        factor = tf.exp(tf.random.normal(tf.shape(mean), stddev=scale, seed=seed))
-        jitter = tf.random.normal(tf.shape(values), stddev=noise, seed=seed + 1) * std
+        factor = tf.exp(tf.random.stateless_normal(tf.shape(mean), draws[0], stddev=scale, dtype=values.dtype))
+        jitter = tf.random.stateless_normal(tf.shape(values), draws[1], stddev=noise, dtype=values.dtype) * std
         return {"values": (mean + (values - mean) * factor + jitter) * weight, "mask": mask}, label
 
     return train_map
