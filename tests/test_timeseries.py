@@ -126,6 +126,37 @@ def test_window_slicing_shifts_and_stretches_each_series_and_keeps_its_mask():
         make_train_map("slice")
 
 
+def test_time_warp_moves_parts_of_a_series_and_keeps_its_ends_and_mask():
+    import tensorflow as tf
+
+    from tlbkit_tasks.timeseries.augment import warp_time
+
+    steps = np.arange(30, dtype="float32")
+    values = np.stack([steps, 10.0 - steps], axis=1)  # a ramp: the output is where each step was read
+    mask = np.ones(30, bool)
+    same, same_mask = warp_time(values, mask, tf.constant([1.0, 1.0, 1.0, 1.0]))
+    np.testing.assert_allclose(same.numpy(), values, atol=1e-4)
+    assert same_mask.numpy().all()
+    fast_then_slow, _ = warp_time(values, mask, tf.constant([2.0, 2.0, 0.5, 0.5]))
+    read = fast_then_slow.numpy()[:, 0]
+    assert read[0] == 0.0 and abs(read[-1] - 29.0) < 1e-3  # the ends stay
+    assert np.all(np.diff(read) > 0)  # time still runs forward
+    assert read[10] > 10.0 + 2.0 and np.diff(read)[-1] < 1.0  # early steps read further on; the end slower
+    np.testing.assert_allclose(fast_then_slow.numpy()[:, 1], 10.0 - read, atol=1e-4)  # channels move together
+    mask[12] = False  # a missing step is masked where it is read from
+    _, warped_mask = warp_time(values, mask, tf.constant([2.0, 2.0, 0.5, 0.5]))
+    assert 1 <= (~warped_mask.numpy()).sum() <= 2
+    # In the training map: at full strength the warp moves the ramp; the ends and the length stay.
+    train_map = make_train_map("warp_jitter_scale", seed=1, scale=0.0, noise=0.0)
+    out = [train_map({"values": values, "mask": np.ones(30, bool)}, 0, example_seed=tf.constant([i, 7]))[0]["values"]
+           .numpy()[:, 0] for i in range(4)]
+    assert all(o.shape == (30,) and abs(o[0]) < 1e-4 and abs(o[-1] - 29.0) < 1e-3 for o in out)
+    assert np.ptp([o[15] for o in out]) > 0.5  # each example its own warp
+    flat = make_train_map("warp_jitter_scale", seed=1, scale=0.0, noise=0.0, strength=0.0)
+    np.testing.assert_allclose(flat({"values": values, "mask": np.ones(30, bool)}, 0)[0]["values"].numpy(), values,
+                               atol=1e-4)  # strength 0: no warp
+
+
 def test_training_draws_are_the_same_for_the_same_seed_under_the_parallel_map():
     """Each example's perturbation comes from its own seed (`pipeline.batched` gives one per example, the
     map draws statelessly from it): two pipelines with one seed draw the same for every example in every

@@ -5,17 +5,36 @@ import math
 
 import numpy as np
 
-AUGMENTS = ("none", "jitter_scale", "slice_jitter_scale")
+AUGMENTS = ("none", "jitter_scale", "slice_jitter_scale", "warp_jitter_scale")
 SCALE, NOISE = 0.1, 0.05  # full-strength jitter_scale: log-scale sd, noise sd (both relative to a series' sd)
+WARP, WARP_KNOTS = 0.2, 4  # full-strength time warp: sd of the local speed at each of WARP_KNOTS knots
 MARGIN = 0.5  # 'auto': a perturbation's typical size is at most this share of the distance to another class
+
+
+def resample(values, mask, position):
+    """`values` read at fractional steps `position` by linear interpolation: step `t` of the output is the
+    input at `position[t]`. A step is kept by `mask` only if both steps it interpolates between were.
+
+    Args:
+        values: (T, C) float tensor.
+        mask: (T,) bool tensor.
+        position: (T,) float tensor of steps in [0, T - 1].
+    """
+    import tensorflow as tf
+
+    steps = tf.shape(values)[0]
+    low = tf.clip_by_value(tf.cast(tf.floor(position), "int32"), 0, steps - 1)
+    high = tf.minimum(low + 1, steps - 1)
+    weight = (position - tf.cast(low, values.dtype))[:, None]
+    sliced = tf.gather(values, low) * (1.0 - weight) + tf.gather(values, high) * weight
+    return sliced, tf.logical_and(tf.gather(mask, low), tf.gather(mask, high))
 
 
 def slice_window(values, mask, ratio, start):
     """Window slicing (Le Guennec et al. 2016): the window of `ratio` x the series' length that starts at
-    `start` (a share of the room left), stretched back to that length by linear interpolation, so what the
-    series shows sits a little earlier or later and is a little wider. A step is kept by `mask` only if both
-    steps it interpolates between were. Unbatched `(T, C)` values and `(T,)` mask; TensorFlow ops (a
-    `tf.data` map).
+    `start` (a share of the room left), stretched back to that length by linear interpolation (`resample`),
+    so what the series shows sits a little earlier or later and is a little wider. Unbatched `(T, C)`
+    values and `(T,)` mask; TensorFlow ops (a `tf.data` map).
 
     Args:
         values: (T, C) float tensor.
@@ -29,12 +48,32 @@ def slice_window(values, mask, ratio, start):
     steps = tf.shape(values)[0]
     last = tf.cast(tf.maximum(steps - 1, 1), values.dtype)
     span = ratio * last
-    position = start * (last - span) + tf.cast(tf.range(steps), values.dtype) * (span / last)
-    low = tf.cast(tf.floor(position), "int32")
-    high = tf.minimum(low + 1, steps - 1)
-    weight = (position - tf.cast(low, values.dtype))[:, None]
-    sliced = tf.gather(values, low) * (1.0 - weight) + tf.gather(values, high) * weight
-    return sliced, tf.logical_and(tf.gather(mask, low), tf.gather(mask, high))
+    return resample(values, mask, start * (last - span) + tf.cast(tf.range(steps), values.dtype) * (span / last))
+
+
+def warp_time(values, mask, speeds):
+    """Time warping (Um et al. 2017): the series replayed at a speed that varies smoothly along it, so its
+    parts are stretched and squeezed locally while its first and last steps stay where they are. The
+    speed is linear between knots spread evenly over the series (`speeds`, one per knot, positive).
+    Unbatched `(T, C)` values and `(T,)` mask; TensorFlow ops (a `tf.data` map).
+
+    Args:
+        values: (T, C) float tensor.
+        mask: (T,) bool tensor.
+        speeds: (K,) positive float tensor, K >= 2: the speed at each knot (1: unchanged).
+    """
+    import tensorflow as tf
+
+    steps = tf.shape(values)[0]
+    last = tf.cast(tf.maximum(steps - 1, 1), values.dtype)
+    knots = tf.shape(speeds)[0]
+    at = tf.cast(tf.range(steps), values.dtype) / last * tf.cast(knots - 1, values.dtype)  # in knot units
+    low = tf.minimum(tf.cast(tf.floor(at), "int32"), knots - 2)
+    weight = at - tf.cast(low, values.dtype)
+    speed = tf.gather(speeds, low) * (1.0 - weight) + tf.gather(speeds, low + 1) * weight  # (T,)
+    travelled = tf.concat([[0.0], tf.cumsum((speed[1:] + speed[:-1]) / 2.0)], 0)  # trapezoid: 0 at step 0
+    position = travelled / tf.maximum(travelled[-1], 1e-6) * last
+    return resample(values, mask, tf.clip_by_value(position, 0.0, last))
 
 
 def check_augment(augment):
@@ -108,15 +147,18 @@ def strength_from_data(values, mask, labels, seed=0):
     return auto_strength(separation), separation
 
 
-def make_train_map(augment, seed=0, scale=SCALE, noise=NOISE, min_ratio=0.9, strength=1.0):
+def make_train_map(augment, seed=0, scale=SCALE, noise=NOISE, min_ratio=0.9, strength=1.0, warp=WARP):
     """A per-example training map, or None.
 
     `"jitter_scale"` multiplies each channel of a series by exp(N(0, `scale`)) around its mean and adds
     noise of `noise` times its standard deviation (both computed over the real steps; padding stays
     zero). `"slice_jitter_scale"` first slices a window of a random `min_ratio` to 1 of the series and
-    stretches it back to the series' length (`slice_window`): where a shape sits varies too. Small UCR/UEA
-    training sets overfit without augmentation. `strength` (in [0, 1]) multiplies `scale` and `noise`
-    (not the slicing): `auto_strength` chooses it from the training data.
+    stretches it back to the series' length (`slice_window`): where a shape sits varies too.
+    `"warp_jitter_scale"` first warps time (`warp_time`): the speed at each of `WARP_KNOTS` knots is
+    exp(N(0, `warp`)), so parts of a series come a little earlier or later and are a little wider or
+    narrower, its ends fixed. Small UCR/UEA training sets overfit without augmentation. `strength` (in
+    [0, 1]) multiplies `scale`, `noise` and `warp` (not the slicing): `auto_strength` chooses it from the
+    training data.
 
     The map is `train_map(inputs, label, example_seed=None)`. The training pipeline passes each example its
     own seed (`tlbkit.pipeline.batched`) and every draw is made from it with stateless ops, so a run draws
@@ -131,7 +173,7 @@ def make_train_map(augment, seed=0, scale=SCALE, noise=NOISE, min_ratio=0.9, str
         return None
     import tensorflow as tf
 
-    scale, noise = scale * strength, noise * strength
+    scale, noise, warp = scale * strength, noise * strength, warp * strength
 
     def train_map(inputs, label, example_seed=None):
         # Every draw is stateless, from the example's own seed: the input pipeline gives one per example
@@ -139,8 +181,11 @@ def make_train_map(augment, seed=0, scale=SCALE, noise=NOISE, min_ratio=0.9, str
         # threads interleave. Called without one (a plain `Dataset.map`), the map draws it from `seed`.
         if example_seed is None:
             example_seed = tf.random.uniform([2], maxval=2**31 - 1, dtype="int64", seed=seed)
-        draws = tf.random.experimental.stateless_split(tf.cast(example_seed, "int64"), 4)
+        draws = tf.random.experimental.stateless_split(tf.cast(example_seed, "int64"), 5)
         values, mask = inputs["values"], inputs["mask"]
+        if augment == "warp_jitter_scale":
+            speeds = tf.exp(tf.random.stateless_normal([WARP_KNOTS], draws[4], stddev=warp, dtype=values.dtype))
+            values, mask = warp_time(values, mask, speeds)
         if augment == "slice_jitter_scale":
             ratio = tf.random.stateless_uniform([], draws[2], min_ratio, 1.0, dtype=values.dtype)
             values, mask = slice_window(values, mask, ratio, tf.random.stateless_uniform([], draws[3],

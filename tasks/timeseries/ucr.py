@@ -116,9 +116,10 @@ def ts_files(train_path, test_path=None, validation_path=None, missing="error", 
         validation_fraction: float. Share of each training class held out for validation (seeded);
             0 = no validation split. Defaults to `0.2`.
         seed: int. Seed of that hold-out and of the augmentation.
-        augment: str. `"none"`, `"jitter_scale"` or `"slice_jitter_scale"` (see `make_train_map`).
+        augment: str. `"none"`, `"jitter_scale"`, `"slice_jitter_scale"` or `"warp_jitter_scale"` (see
+            `make_train_map`).
             Defaults to `"none"`.
-        augment_strength: float in [0, 1] or `"auto"`. Multiplies the jitter and scale of `augment`.
+        augment_strength: float in [0, 1] or `"auto"`. Multiplies the jitter, scale and warp of `augment`.
             `"auto"`: full strength unless the training set's classes lie closer together than that
             perturbation (`augment.class_separation`, `augment.auto_strength`: fine-grained sets such as
             spectra), then weaker, so augmented series stay nearer their own class. Defaults to `1.0`.
