@@ -11,8 +11,8 @@ import pytest
 
 from binaries import ROOT, assert_eval_reproduces_metrics, run_binary
 from layer_test_case import assert_model_reloads
-from tlbkit_tasks.timeseries import (SeriesLinearTokenizer, SeriesNoiseViews, SeriesPatchTokenizer, TSFormatError,
-                                    parse_ts, ts_files, ucr)
+from tlbkit_tasks.timeseries import (SeriesConvTokenizer, SeriesLinearTokenizer, SeriesNoiseViews,
+                                    SeriesPatchTokenizer, TSFormatError, parse_ts, ts_files, ucr)
 from tlbkit_tasks.timeseries.series_ops import masked_normalize, with_differences
 from tlbkit_tasks.timeseries.archive import aeon_data_dir
 from tlbkit_tasks.timeseries.augment import auto_strength, class_separation, make_train_map
@@ -478,8 +478,12 @@ def test_patch_length_and_positions_come_from_the_build_length():
         assert tuple(tok(series(length=length, channels=2))["tokens"].shape) == (2, tok.num_patches(length), 8)
     tok = SeriesPatchTokenizer(dim=8)
     tok(series(length=30))
-    with pytest.raises(ValueError, match="longer than the 30 steps.*max_length"):
+    with pytest.raises(ValueError, match=r"longer than the 30.*at most 30 steps.*tokenizers\.series_patch\.max_length"):
         tok(series(length=31))
+    conv = SeriesConvTokenizer(dim=8)  # the error names the binding of the tokenizer the model has
+    conv(series(length=30))
+    with pytest.raises(ValueError, match=r"tokenizers\.series_conv\.max_length"):
+        conv(series(length=31))
     assert tuple(tok(series(length=20))["tokens"].shape) == (2, 20, 8)  # shorter series are fine
     with pytest.raises(ValueError, match="without a series length"):
         SeriesPatchTokenizer(dim=8).build((None, None, 2))

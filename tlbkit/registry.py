@@ -93,6 +93,14 @@ class Registry:
             return spec(**kwargs)
         return spec
 
+    def gin_name(self, obj):
+        """`'<kind>.<name>'`, the gin name `obj` (a registered class or function) was registered under, or
+        None (a subclass that did not register itself has none)."""
+        for key, (registered, _) in self._entries.items():
+            if registered is obj:
+                return f"{self.kind}.{key}"
+        return None
+
     def describe(self, name):
         """`[(parameter, default or 'REQUIRED', meaning)]` of a registered plugin (see `parameters`)."""
         return parameters(self._entries[name][0])

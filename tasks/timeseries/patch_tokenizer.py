@@ -205,9 +205,11 @@ class SeriesPatchTokenizer(StreamingTokenizer):
             values = values[:, : self.max_length]
             mask = None if mask is None else mask[:, : self.max_length]
         elif self.position_period is None and isinstance(length, int) and length > self.build_length:
+            binding = f"{registry.TOKENIZERS.gin_name(type(self)) or type(self).__name__}.max_length"
             raise ValueError(
-                f"a series of {length} steps is longer than the {self.build_length} steps the model was built for; "
-                f"bind {type(self).__name__}'s max_length to cut series (tokenizers.series_patch.max_length)."
+                f"a series of {length} steps is longer than the {self.build_length} steps the model was built for "
+                f"(its longest training series): give series of at most {self.build_length} steps, or train it "
+                f"with {binding} set to the length to cut series to."
             )
         values = self.add_differences(values, mask)
         if self.normalize == "series":
