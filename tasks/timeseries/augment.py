@@ -71,7 +71,7 @@ def warp_time(values, mask, speeds):
     low = tf.minimum(tf.cast(tf.floor(at), "int32"), knots - 2)
     weight = at - tf.cast(low, values.dtype)
     speed = tf.gather(speeds, low) * (1.0 - weight) + tf.gather(speeds, low + 1) * weight  # (T,)
-    travelled = tf.concat([[0.0], tf.cumsum((speed[1:] + speed[:-1]) / 2.0)], 0)  # trapezoid: 0 at step 0
+    travelled = tf.concat([tf.zeros([1], values.dtype), tf.cumsum((speed[1:] + speed[:-1]) / 2.0)], 0)  # 0 at step 0
     position = travelled / tf.maximum(travelled[-1], 1e-6) * last
     return resample(values, mask, tf.clip_by_value(position, 0.0, last))
 
