@@ -222,9 +222,10 @@ def test_auto_strength_weakens_augmentation_only_where_classes_lie_closer_than_i
     # The map at that strength moves a series far less than the other class is away.
     inputs = {"values": near[0].astype("float32"), "mask": mask[0]}
 
-    def moved(strength):  # RMS change of the series by the map, over 8 seeds
-        return [np.sqrt(np.mean((make_train_map("jitter_scale", seed=s, strength=strength)(inputs, 0)[0]["values"]
-                                 .numpy() - near[0]) ** 2)) for s in range(8)]
+    def moved(strength):  # RMS change of the series by the map, over 8 example seeds (as the pipeline gives)
+        train_map = make_train_map("jitter_scale", strength=strength)
+        return [np.sqrt(np.mean((train_map(inputs, 0, example_seed=np.array([s, 0]))[0]["values"].numpy()
+                                 - near[0]) ** 2)) for s in range(8)]
 
     # its typical size is at most half the distance (the rule: MARGIN), and no draw reaches the other class
     assert np.mean(moved(auto_strength(fine))) < fine / 2 and max(moved(auto_strength(fine))) < fine
