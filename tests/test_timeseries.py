@@ -234,6 +234,49 @@ def test_auto_strength_weakens_augmentation_only_where_classes_lie_closer_than_i
         make_train_map("jitter_scale", strength=1.5)
 
 
+def test_auto_warp_is_weakened_on_spiky_series_and_left_whole_on_smooth_ones(tmp_path, capsys):
+    from tlbkit_tasks.timeseries.augment import warp_displacement, warp_strength_from_data
+
+    steps = np.arange(200)
+    mask = np.ones((12, 200), bool)
+    labels = np.repeat([0, 1], 6)
+    rng = np.random.default_rng(0)
+    # Spiky (ACSF1-like): a narrow spike every 10 steps; the classes differ by a small bump, less than a warp
+    # moves a spike. Smooth: two sine waves of different frequency.
+    spikes = (steps % 10 == 0).astype(float)
+    spiky = np.stack([spikes + 0.3 * (i >= 6) * np.exp(-((steps - 100) / 20.0) ** 2) for i in range(12)])
+    spiky = (spiky + 0.01 * rng.normal(size=spiky.shape))[..., None]
+    smooth = np.stack([np.sin(steps / 15.0 * (1 + (i >= 6))) for i in range(12)])[..., None]
+    for values, weakened in ((spiky, True), (smooth, False)):
+        separation = class_separation(values, mask, labels)
+        moved = warp_displacement(values, mask, 1.0)
+        assert moved == warp_displacement(values, mask, 1.0) > 0  # seeded
+        assert warp_displacement(values, mask, 0.3) < moved  # a weaker warp moves less
+        strength, at_full = warp_strength_from_data(values, mask, 1.0, separation)
+        assert at_full == moved
+        if weakened:  # a full-strength warp moves a spike train farther than the other class is away
+            assert moved > separation and 0 < strength < 1.0
+            # the strongest warp within the margin: it moves series at most that far, a little more would not
+            assert warp_displacement(values, mask, strength) <= separation
+            assert warp_displacement(values, mask, min(1.0, strength * 1.05 + 0.002)) > separation
+        else:
+            assert moved < separation and strength == 1.0
+    assert warp_strength_from_data(smooth, mask, 0.4, np.inf) == (0.4, warp_displacement(smooth, mask, 0.4))
+    # warp_strength 0: the map jitters and scales but does not warp (the ends and the middle stay in place).
+    inputs = {"values": spiky[0].astype("float32"), "mask": mask[0]}
+    still = make_train_map("warp_jitter_scale", seed=1, scale=0.0, noise=0.0, warp_strength=0.0)(inputs, 0)[0]
+    np.testing.assert_allclose(still["values"].numpy(), spiky[0], atol=1e-5)
+    with pytest.raises(ValueError, match="warp_strength"):
+        make_train_map("warp_jitter_scale", warp_strength="auto")
+    # The dataset plugin chooses and says both strengths.
+    write_ts(tmp_path / "Spiky_TRAIN.ts", [(spiky[i, :, 0], ("up", "down")[labels[i]]) for i in range(12)])
+    ts_files(str(tmp_path / "Spiky_TRAIN.ts"), validation_fraction=0.0, augment="warp_jitter_scale",
+             augment_strength="auto").load()
+    said = capsys.readouterr().out
+    warp = float(said.split("time warp at ")[1].split()[0])
+    assert warp < 1.0 and "farther than the nearest other class" in said
+
+
 def test_ts_files_auto_strength_is_chosen_from_the_training_file_and_said(tmp_path, capsys):
     steps = np.linspace(0, 6, 30)
     cases = [(np.sin(steps) + (0.01 * np.cos(3 * steps) if i % 2 else 0.0) + 0.001 * np.cos(i + steps), "up" if i % 2

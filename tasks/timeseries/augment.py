@@ -1,6 +1,7 @@
 """Training-time augmentation of series (a per-example `tf.data` map): jitter and scale, window slicing; and
 how strong it may be on a given training set (`class_separation`, `auto_strength`)."""
 
+import functools
 import math
 
 import numpy as np
@@ -9,6 +10,7 @@ AUGMENTS = ("none", "jitter_scale", "slice_jitter_scale", "warp_jitter_scale")
 SCALE, NOISE = 0.1, 0.05  # full-strength jitter_scale: log-scale sd, noise sd (both relative to a series' sd)
 WARP, WARP_KNOTS = 0.2, 4  # full-strength time warp: sd of the local speed at each of WARP_KNOTS knots
 MARGIN = 0.5  # 'auto': a perturbation's typical size is at most this share of the distance to another class
+WARP_MARGIN = 1.0  # 'auto': a time warp moves a series at most as far as the nearest series of another class
 
 
 def resample(values, mask, position):
@@ -147,7 +149,99 @@ def strength_from_data(values, mask, labels, seed=0):
     return auto_strength(separation), separation
 
 
-def make_train_map(augment, seed=0, scale=SCALE, noise=NOISE, min_ratio=0.9, strength=1.0, warp=WARP):
+def warp_displacement(values, mask, strength, warp=WARP, max_series=128, seed=0):
+    """How far `warp_time` at `strength` moves a training set's series, in the units of `class_separation`.
+
+    For each series (at most `max_series`, a seeded sample), the root-mean-square change per real step that
+    one seeded draw of the training map's warp (speeds exp(N(0, `warp` x `strength`)) at `WARP_KNOTS`
+    knots) makes, each channel divided by the series' standard deviation in it; the median over the series.
+    The warp is the training map's own `warp_time`.
+
+    Args:
+        values: (N, T, C) float array.
+        mask: (N, T) bool array.
+        strength: float in [0, 1]. The warp's strength.
+        warp: float. Full-strength sd of the log speed. Defaults to `WARP`.
+        max_series: int. Series warped at most.
+        seed: int. Seed of the sample and of the warps.
+
+    Returns:
+        float: the median change (0 for strength 0).
+    """
+    if strength == 0 or len(values) == 0:
+        return 0.0
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(len(values), min(len(values), max_series), replace=False))
+    by_length = {}  # series of one length are warped together, in one traced call
+    for i in keep:
+        x = np.asarray(values[i], "float32")[np.asarray(mask[i], bool)]
+        speeds = np.exp(rng.normal(0.0, warp * strength, WARP_KNOTS)).astype("float32")
+        if len(x) >= 2:
+            by_length.setdefault(len(x), []).append((x, speeds))
+    moved = []
+    for group in by_length.values():
+        x = np.stack([g[0] for g in group])
+        warped = _warp_many(x, np.stack([g[1] for g in group]))
+        sd = x.std(1, keepdims=True) + 1e-8
+        moved.extend(np.sqrt(np.mean(((warped - x) / sd) ** 2, axis=(1, 2))))
+    return float(np.median(moved)) if moved else 0.0
+
+
+def _warp_many(values, speeds):
+    """`warp_time` of each of (N, T, C) `values` (every step real) with its row of (N, K) `speeds`."""
+    import tensorflow as tf
+
+    return _traced_warp_many()(tf.constant(values), tf.constant(speeds)).numpy()
+
+
+@functools.lru_cache(maxsize=None)
+def _traced_warp_many():
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def warp_many(values, speeds):
+        return tf.map_fn(lambda a: warp_time(a[0], tf.ones(tf.shape(a[0])[:1], "bool"), a[1])[0],
+                         (values, speeds), fn_output_signature=values.dtype)
+
+    return warp_many
+
+
+def warp_strength_from_data(values, mask, strength, separation, seed=0, steps=10):
+    """`(warp_strength, displacement)` of `augment_strength='auto'` for the time warp on a training set.
+
+    The warp keeps the jitter's `strength` unless a warp at that strength moves a series
+    (`warp_displacement`) farther than `WARP_MARGIN` x `separation` (`class_separation`): then the strongest
+    weaker warp that does not, found by bisection (`steps` halvings; the seeded draws make the displacement
+    grow with the strength). Series with sharp, narrow features (spikes) move far under a warp; smooth ones
+    do not.
+
+    Args:
+        values: (N, T, C) float array.
+        mask: (N, T) bool array.
+        strength: float in [0, 1]. The jitter's strength (`strength_from_data`).
+        separation: float. The training set's `class_separation`.
+        seed: int. Seed of `warp_displacement`'s sample and draws.
+        steps: int. Bisection steps.
+
+    Returns:
+        `(warp_strength, displacement)`: the chosen strength, and the displacement at `strength`.
+    """
+    limit = WARP_MARGIN * separation
+    moved = warp_displacement(values, mask, strength, seed=seed)
+    if moved <= limit or not math.isfinite(separation):
+        return strength, moved
+    low, high = 0.0, strength
+    for _ in range(steps):
+        middle = (low + high) / 2
+        if warp_displacement(values, mask, middle, seed=seed) <= limit:
+            low = middle
+        else:
+            high = middle
+    return low, moved
+
+
+def make_train_map(augment, seed=0, scale=SCALE, noise=NOISE, min_ratio=0.9, strength=1.0, warp=WARP,
+                   warp_strength=None):
     """A per-example training map, or None.
 
     `"jitter_scale"` multiplies each channel of a series by exp(N(0, `scale`)) around its mean and adds
@@ -158,7 +252,8 @@ def make_train_map(augment, seed=0, scale=SCALE, noise=NOISE, min_ratio=0.9, str
     exp(N(0, `warp`)), so parts of a series come a little earlier or later and are a little wider or
     narrower, its ends fixed. Small UCR/UEA training sets overfit without augmentation. `strength` (in
     [0, 1]) multiplies `scale`, `noise` and `warp` (not the slicing): `auto_strength` chooses it from the
-    training data.
+    training data. `warp_strength` (in [0, 1]; defaults to `strength`) multiplies `warp` instead:
+    `warp_strength_from_data` chooses it from the training data.
 
     The map is `train_map(inputs, label, example_seed=None)`. The training pipeline passes each example its
     own seed (`tlbkit.pipeline.batched`) and every draw is made from it with stateless ops, so a run draws
@@ -173,7 +268,10 @@ def make_train_map(augment, seed=0, scale=SCALE, noise=NOISE, min_ratio=0.9, str
         return None
     import tensorflow as tf
 
-    scale, noise, warp = scale * strength, noise * strength, warp * strength
+    warp_strength = strength if warp_strength is None else check_strength(warp_strength)
+    if warp_strength == "auto":
+        raise ValueError("make_train_map needs a number for `warp_strength`: compute it with warp_strength_from_data().")
+    scale, noise, warp = scale * strength, noise * strength, warp * warp_strength
 
     def train_map(inputs, label, example_seed=None):
         # Every draw is stateless, from the example's own seed: the input pipeline gives one per example

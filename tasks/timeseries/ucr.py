@@ -5,7 +5,8 @@
 import numpy as np
 
 from tlbkit_tasks.timeseries.archive import locate
-from tlbkit_tasks.timeseries.augment import check_augment, check_strength, make_train_map, strength_from_data
+from tlbkit_tasks.timeseries.augment import (check_augment, check_strength, make_train_map, strength_from_data,
+                                             warp_strength_from_data)
 from tlbkit_tasks.timeseries.formats import read_labelled
 from tlbkit_tasks.timeseries.inputs import series_readers
 from tlbkit_tasks.timeseries.series_arrays import MISSING, class_names_of, label_ids, series_split, stack_series
@@ -75,14 +76,21 @@ def series_spec(locate, missing="error", validation_fraction=0.2, seed=0, augmen
         splits = {k: series_split(*v) for k, v in arrays.items()}
         train_map = None
         if augment != "none":
-            strength = augment_strength
+            strength = warp_strength = augment_strength
             if strength == "auto":
                 values, mask, _, labels = arrays["train"]
                 strength, separation = strength_from_data(values, mask, labels, seed)
                 print(f"tlbkit: augmentation ({augment}) at {strength:.3g} of full strength: the nearest series "
                       f"of another class is {separation:.3g} series standard deviations away (median over "
                       f"{train_path}).", flush=True)
-            train_map = make_train_map(augment, seed, strength=strength)
+                warp_strength = strength
+                if augment == "warp_jitter_scale":
+                    warp_strength, moved = warp_strength_from_data(values, mask, strength, separation, seed)
+                    print(f"tlbkit: time warp at {warp_strength:.3g} of full strength: at {strength:.3g} it "
+                          f"moves a series {moved:.3g} series standard deviations (median)"
+                          + (", farther than the nearest other class." if warp_strength < strength else "."),
+                          flush=True)
+            train_map = make_train_map(augment, seed, strength=strength, warp_strength=warp_strength)
         return {"train_map": train_map,
                 "train": splits["train"], "validation": splits.get("validation"), "test": splits.get("test"),
                 "class_names": names, "num_train_examples": len(arrays["train"][3]), "validation_note": note,
@@ -122,7 +130,9 @@ def ts_files(train_path, test_path=None, validation_path=None, missing="error", 
         augment_strength: float in [0, 1] or `"auto"`. Multiplies the jitter, scale and warp of `augment`.
             `"auto"`: full strength unless the training set's classes lie closer together than that
             perturbation (`augment.class_separation`, `augment.auto_strength`: fine-grained sets such as
-            spectra), then weaker, so augmented series stay nearer their own class. Defaults to `1.0`.
+            spectra), then weaker, so augmented series stay nearer their own class; a time warp is
+            weakened further where it would move a series farther than the nearest series of another class
+            (`augment.warp_strength_from_data`: spiky series). Defaults to `1.0`.
     """
     from tlbkit import data
 
