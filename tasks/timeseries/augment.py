@@ -1,5 +1,6 @@
-"""Training-time augmentation of series (a per-example `tf.data` map): jitter and scale, window slicing; and
-how strong it may be on a given training set (`class_separation`, `auto_strength`)."""
+"""Training-time augmentation of series (a per-example `tf.data` map): jitter and scale, window slicing,
+time warping; and how strong each may be on a given training set (`class_separation`, `auto_strength`,
+`warp_strength_from_data`)."""
 
 import functools
 import math
@@ -270,7 +271,8 @@ def make_train_map(augment, seed=0, scale=SCALE, noise=NOISE, min_ratio=0.9, str
 
     warp_strength = strength if warp_strength is None else check_strength(warp_strength)
     if warp_strength == "auto":
-        raise ValueError("make_train_map needs a number for `warp_strength`: compute it with warp_strength_from_data().")
+        raise ValueError("make_train_map needs a number for `warp_strength`: compute it with "
+                         "warp_strength_from_data().")
     scale, noise, warp = scale * strength, noise * strength, warp * warp_strength
 
     def train_map(inputs, label, example_seed=None):
