@@ -76,14 +76,13 @@ def series_spec(locate, missing="error", validation_fraction=0.2, seed=0, augmen
         splits = {k: series_split(*v) for k, v in arrays.items()}
         train_map = None
         if augment != "none":
-            strength = warp_strength = augment_strength
+            strength, warp_strength = augment_strength, None  # None: the warp follows the jitter's strength
             if strength == "auto":
                 values, mask, _, labels = arrays["train"]
                 strength, separation = strength_from_data(values, mask, labels, seed)
                 print(f"tlbkit: augmentation ({augment}) at {strength:.3g} of full strength: the nearest series "
                       f"of another class is {separation:.3g} series standard deviations away (median over "
                       f"{train_path}).", flush=True)
-                warp_strength = strength
                 if augment == "warp_jitter_scale":
                     warp_strength, moved = warp_strength_from_data(values, mask, strength, separation, seed)
                     print(f"tlbkit: time warp at {warp_strength:.3g} of full strength: at {strength:.3g} it "
