@@ -176,14 +176,15 @@ def test_ucr_ensemble_trains_and_scores_under_jax(tmp_path):
     run = str(tmp_path / "gunpoint")
     proc = run_binary("train", "--gin_file=ucr.gin", f"--model_dir={run}", "--gin_param=UCR_NAME = 'GunPoint'",
                       "--gin_param=train.epochs = 1", "--gin_param=train.steps_per_epoch = 2", "--gin_param=DIM = 16",
-                      "--gin_param=NUM_LAYERS = 1", "--gin_param=models.ensemble.size = 2", env=JAX)
+                      "--gin_param=NUM_LAYERS = 1", "--gin_param=models.ensemble.size = 2",
+                      "--gin_param=train.score_train = True", env=JAX)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     recorded = json.load(open(os.path.join(run, "metrics.json")))
     assert recorded["test_examples"] == 150, recorded  # GunPoint's test split: 150 series, batches 48+48+48+6
     # The compiled steps went into the compilation cache (conftest's TLBKIT_CACHE), for tlbkit-eval to reuse.
     assert os.listdir(os.path.join(os.environ["TLBKIT_CACHE"], "jax")), "no JAX compilation cache written"
-    # ucr.gin scores the model on its own (clean) training data too (train.score_train): the numbers
-    # tlbkit-eval gives for that split, through the one evaluation path.
+    # train.score_train scores the model on its own (clean) training data too: the numbers tlbkit-eval
+    # gives for that split, through the one evaluation path.
     assert recorded["train_examples"] == 50, recorded
     proc = run_binary("evaluate", f"--model_dir={run}", "--split=train", env=JAX, check=True)
     scored = json.loads(proc.stdout.strip().splitlines()[-1])

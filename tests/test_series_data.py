@@ -248,3 +248,27 @@ def test_conv_tokenizer_config_saving_and_exact_streaming(tmp_path):
         testing.run_streaming_test(model, inputs)
     with pytest.raises(ValueError, match="one value per kernel size"):
         SeriesConvTokenizer(dim=8, kernel_sizes=(3, 3), dilations=(1,))
+
+
+def test_synthetic_set_for_wall_time_reads_as_an_archive_set(tmp_path):
+    """`bench/ucr_synthetic.py` (docs/results.md times the worst case with it) writes the archive's layout,
+    seeded: the plugin reads it by name with the asked counts, length and classes."""
+    import subprocess
+    import sys
+
+    from binaries import ROOT
+
+    script = os.path.join(ROOT, "bench", "ucr_synthetic.py")
+    args = [sys.executable, script, f"--root={tmp_path}", "--name=Tiny", "--train=30", "--test=12", "--length=40",
+            "--classes=3", "--seed=1"]
+    subprocess.run(args, check=True, capture_output=True)
+    spec = ucr("Tiny", data_dir=str(tmp_path), validation_fraction=0.0).load()
+    assert spec.class_names == ["1", "2", "3"] and spec.num_train_examples == 30 and len(list(spec.test)) == 12
+    first = open(tmp_path / "UCRArchive_2018" / "Tiny" / "Tiny_TRAIN.tsv").readline().split("\t")
+    assert len(first) == 41  # the label, then 40 values
+    again = tmp_path / "again"
+    subprocess.run(args[:2] + [f"--root={again}"] + args[3:], check=True, capture_output=True)
+    assert (again / "UCRArchive_2018/Tiny/Tiny_TEST.tsv").read_text() == \
+        (tmp_path / "UCRArchive_2018/Tiny/Tiny_TEST.tsv").read_text()
+    bad = subprocess.run(args + ["--classes=1"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "--classes must be at least 2, got 1" in bad.stderr
