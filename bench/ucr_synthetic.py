@@ -21,10 +21,10 @@ from absl import app, flags
 FLAGS = flags.FLAGS
 flags.DEFINE_string("root", None, "Folder to write `UCRArchive_2018/<name>/<name>_{TRAIN,TEST}.tsv` into.")
 flags.DEFINE_string("name", "Synth1000", "The set's name.")
-flags.DEFINE_integer("train", 1000, "Training series.")
-flags.DEFINE_integer("test", 1000, "Test series.")
-flags.DEFINE_integer("length", 1000, "Steps per series.")
-flags.DEFINE_integer("classes", 5, "Number of classes (labels 1..classes).")
+flags.DEFINE_integer("train", 1000, "Training series.", lower_bound=1)
+flags.DEFINE_integer("test", 1000, "Test series.", lower_bound=1)
+flags.DEFINE_integer("length", 1000, "Steps per series.", lower_bound=1)
+flags.DEFINE_integer("classes", 5, "Number of classes (labels 1..classes).", lower_bound=2)
 flags.DEFINE_float("noise", 0.5, "Standard deviation of the added noise, in units of the signal's amplitude.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.mark_flag_as_required("root")
@@ -44,26 +44,15 @@ def make_series(rng, n, length, classes, noise):
     return labels, series
 
 
-def write_tsv(path, labels, series):
-    with open(path, "w") as f:
-        for label, row in zip(labels, series):
-            f.write(str(int(label)) + "\t" + "\t".join(f"{v:.4f}" for v in row) + "\n")
-
-
 def main(argv):
     del argv
-    for name, value in (("train", FLAGS.train), ("test", FLAGS.test), ("length", FLAGS.length)):
-        if value < 1:
-            raise app.UsageError(f"--{name} must be at least 1, got {value}.")
-    if FLAGS.classes < 2:
-        raise app.UsageError(f"--classes must be at least 2, got {FLAGS.classes}.")
     folder = os.path.join(FLAGS.root, "UCRArchive_2018", FLAGS.name)
     os.makedirs(folder, exist_ok=True)
     rng = np.random.default_rng(FLAGS.seed)
     for split, n in (("TRAIN", FLAGS.train), ("TEST", FLAGS.test)):
         labels, series = make_series(rng, n, FLAGS.length, FLAGS.classes, FLAGS.noise)
         path = os.path.join(folder, f"{FLAGS.name}_{split}.tsv")
-        write_tsv(path, labels, series)
+        np.savetxt(path, np.column_stack([labels, series]), fmt=["%d"] + ["%.4f"] * FLAGS.length, delimiter="\t")
         print(f"wrote {path}: {n} series of {FLAGS.length} steps, {FLAGS.classes} classes")
 
 

@@ -271,4 +271,4 @@ def test_synthetic_set_for_wall_time_reads_as_an_archive_set(tmp_path):
     assert (again / "UCRArchive_2018/Tiny/Tiny_TEST.tsv").read_text() == \
         (tmp_path / "UCRArchive_2018/Tiny/Tiny_TEST.tsv").read_text()
     bad = subprocess.run(args + ["--classes=1"], capture_output=True, text=True)
-    assert bad.returncode != 0 and "--classes must be at least 2, got 1" in bad.stderr
+    assert bad.returncode != 0 and "flag --classes=1: 1 is not integer >= 2" in bad.stderr
