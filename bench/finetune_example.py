@@ -18,6 +18,8 @@ import sys
 import numpy as np
 from absl import app, flags
 
+from tlbkit.run_dir import RunDir
+
 flags.DEFINE_string("root", "runs/finetune", "Folder of the image folder and both runs.")
 flags.DEFINE_float("minutes", 3.0, "Wall-time budget of each arm (train.time_budget_min).")
 flags.DEFINE_integer("train_per_class", 100, "Training images per shape.")
@@ -69,7 +71,7 @@ def make_folder(root):
 
 def train(arm, folder):
     run = os.path.join(FLAGS.root, arm)
-    if not os.path.exists(os.path.join(run, "metrics.json")):
+    if not RunDir(run).is_finished:
         command = [sys.executable, "-m", "tlbkit.bin.train", "--gin_file=cifar10_cpu.gin", f"--model_dir={run}",
                    f"--gin_param=datasets.image_folder.path = '{os.path.abspath(folder)}'",
                    "--gin_param=datasets.image_folder.test_split = 'test'",
@@ -78,7 +80,7 @@ def train(arm, folder):
         if arm == "tuned":
             command.append("--init_from=cifar10_tlb")
         subprocess.run(command, check=True)
-    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    metrics = RunDir(run).read_metrics()
     return {"arm": arm, "test_accuracy": metrics.get("test_accuracy"), "val_accuracy": metrics.get("val_accuracy"),
             "epochs": metrics.get("epochs_completed"), "wall_time_s": metrics.get("wall_time_s")}
 

@@ -11,10 +11,10 @@ run, the best validation accuracy within the budget, when the target was first r
 """
 
 import csv
-import json
-import os
 
 from absl import app, flags
+
+from tlbkit.run_dir import RunDir
 
 flags.DEFINE_multi_string("run", [], "'label=run_dir', repeatable.")
 flags.DEFINE_float("budget_min", 90.0, "Wall-clock budget in minutes (a vertical line; the table stops there).")
@@ -25,13 +25,12 @@ FLAGS = flags.FLAGS
 
 
 def read_history(run_dir):
-    with open(os.path.join(run_dir, "history.csv")) as f:
+    run = RunDir(run_dir)
+    with open(run.history_path) as f:
         rows = [r for r in csv.DictReader(f) if r.get("val_accuracy")]
     points = [(float(r["time_s"]) / 60, float(r["val_accuracy"]), int(r["epoch"])) for r in rows]
-    metrics_path = os.path.join(run_dir, "metrics.json")
-    if os.path.exists(metrics_path):
-        with open(metrics_path) as f:
-            final = json.load(f)
+    final = run.read_metrics()
+    if final is not None:
         if "val_accuracy" in final and "wall_time_s" in final:
             point = (final["wall_time_s"] / 60, final["val_accuracy"], final.get("epochs_completed", 0))
             if not points or point[0] > points[-1][0]:

@@ -36,6 +36,8 @@ import time
 import numpy as np
 from absl import app, flags
 
+from tlbkit.run_dir import RunDir
+
 flags.DEFINE_string("data_dir", None, "The folder holding UCRArchive_2018/ (or that folder, or a zip).")
 flags.DEFINE_list("names", None, "Sets to run (default: every set found in --data_dir).")
 flags.DEFINE_string("root", "runs/panel/default", "Folder of the runs, one sub-folder per set, and the report.")
@@ -80,7 +82,7 @@ def train_one(name):
     run = os.path.join(FLAGS.root, name)
     os.makedirs(run, exist_ok=True)
     log = os.path.join(run, "train.log")
-    if os.path.exists(os.path.join(run, "metrics.json")):
+    if RunDir(run).is_finished:
         return name, 0.0, 0, log
     command = [sys.executable, "-m", "tlbkit.bin.train", f"--model_dir={run}",
                f"--gin_param=UCR_NAME = '{name}'"]
@@ -111,15 +113,14 @@ def restore(path):
         for row in csv.DictReader(f):
             if not row.get("tlbkit"):
                 continue
-            metrics_path = os.path.join(FLAGS.root, row["name"], "metrics.json")
-            if os.path.exists(metrics_path):
+            run = RunDir(os.path.join(FLAGS.root, row["name"]))
+            if run.is_finished:
                 continue
-            os.makedirs(os.path.dirname(metrics_path), exist_ok=True)
-            with open(metrics_path, "w") as out:
-                json.dump({"test_accuracy": float(row["tlbkit"]),
-                           "wall_time_s": float(row["wall_s"]) if row.get("wall_s") else None,
-                           **({"train_accuracy": float(row["fit"])} if row.get("fit") else {}),
-                           "restored_from": os.path.abspath(path)}, out)
+            os.makedirs(run.path, exist_ok=True)
+            run.write_metrics({"test_accuracy": float(row["tlbkit"]),
+                               "wall_time_s": float(row["wall_s"]) if row.get("wall_s") else None,
+                               **({"train_accuracy": float(row["fit"])} if row.get("fit") else {}),
+                               "restored_from": os.path.abspath(path)})
             restored += 1
     print(f"restored {restored} finished sets from {path}", flush=True)
 
@@ -139,15 +140,13 @@ def collect(names, baselines):
     """One row per set: accuracy and wall time of tlbkit (None if unfinished), the references."""
     rows = []
     for name in names:
-        metrics_path = os.path.join(FLAGS.root, name, "metrics.json")
-        metrics = json.load(open(metrics_path)) if os.path.exists(metrics_path) else {}
+        metrics = RunDir(os.path.join(FLAGS.root, name)).read_metrics() or {}
         ref = baselines.get(name, {})
         row = {"name": name, "tlbkit": metrics.get("test_accuracy"), "wall_s": metrics.get("wall_time_s"),
                "fit": metrics.get("train_accuracy"), "dtw": ref.get("dtw_1nn"), "rocket": ref.get("rocket"),
                "train": ref.get("train"), "length": ref.get("length")}
         if FLAGS.versus:
-            other = os.path.join(FLAGS.versus, name, "metrics.json")
-            row["versus"] = json.load(open(other)).get("test_accuracy") if os.path.exists(other) else None
+            row["versus"] = (RunDir(os.path.join(FLAGS.versus, name)).read_metrics() or {}).get("test_accuracy")
         rows.append(row)
     return rows
 
