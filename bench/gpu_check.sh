@@ -24,6 +24,8 @@ PY=${PYTHON:-python3}
 DATA_DIR=${DATA_DIR:-.devdata}
 if [ "$SMOKE" = 0 ]; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  # The checkout as installed (pyproject's package-dir): tasks/ imports as tlbkit_tasks, gin/ as tlbkit_configs.
+  ln -sfn "$PWD/tasks" /tmp/site/tlbkit_tasks && ln -sfn "$PWD/gin" /tmp/site/tlbkit_configs || exit 1
   export PYTHONPATH=/tmp/site:$PWD
 else
   export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
