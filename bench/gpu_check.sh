@@ -14,7 +14,9 @@
 #
 # On the device: here, from the repo root, first `bash ../shared/tools/device-prep.sh` (-> .whl/ with keras and
 # gin for Python 3.12, .devdata/cifar10-train-jpg.zip), then call the device tool with carry [".whl", ".devdata"],
-# timeout_s ~570 and the command `bash bench/gpu_check.sh`; everything is cut at GPU_CHECK_S (500 s).
+# timeout_s ~570 and the command `bash bench/gpu_check.sh`; everything is cut at GPU_CHECK_S (500 s). A call
+# carries 64 MiB at most: if .devdata holds other data too, copy the zip into another ignored folder, carry that
+# and set DATA_DIR to it (2026-12-04: `GPU_CHECK_S=420 DATA_DIR=.gpudata bash bench/gpu_check.sh`).
 # Smoke test on a CPU (the venv's Python, a few hundred images, one short epoch, no wheel install):
 #   GPU_CHECK_SMOKE=1 PYTHON=.venv/bin/python DATA_DIR=../shared/data OUT=/tmp/gpu_smoke bash bench/gpu_check.sh
 set -uo pipefail
