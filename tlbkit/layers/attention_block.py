@@ -48,7 +48,10 @@ class AttentionBlock(keras.layers.Layer):
             (`attention_math.block_apply`: less memory, faster tracing) or, with
             `False`, through automatic differentiation of the same forward pass
             (`attention_math.block_forward`, the reference). The outputs are the
-            same. Defaults to `True`.
+            same. Defaults to `True`. Known limit: on an H200 under JAX 0.11.2,
+            XLA failed to compile the automatic gradient of a whole `TLBEncoder`
+            (its chunk scan; "Shapes must be equal rank"); `True` trains there
+            (docs/experiments/2026-12-04-gpu-cifar10-h200.md).
         **kwargs: forwarded to `keras.layers.Layer`.
 
     The shared hyper-parameters (all but `cross_attention` and `norm_epsilon`)
