@@ -1,7 +1,9 @@
 import os
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tlbkit.bin  # noqa: E402  sets TF_CPP_MIN_LOG_LEVEL=2 unless set
+
+tlbkit.bin.import_tensorflow_quietly()  # as the binaries do: without TensorFlow's start-up notices
 # One cache for the test processes and the binaries they start (extracted archives, JAX's compiled programs),
 # outside the user's ~/.cache: the JAX tests reuse each other's compiles.
 os.environ.setdefault("TLBKIT_CACHE", os.path.join(tempfile.gettempdir(), f"tlbkit-test-cache-{os.getuid()}"))

@@ -51,7 +51,8 @@ def test_flags_a_binary_does_not_honour_are_usage_errors(name, flag):
 def tensorflow_import_noise():
     """The lines `import tensorflow` itself prints with TF_CPP_MIN_LOG_LEVEL=2, without their time stamps. On some
     hosts TF 2.21 logs (oneDNN's notice and the CPU-feature notice on AVX-512 CPUs) through absl before its
-    logging is initialised, which no environment variable silences."""
+    logging is initialised, which no environment variable silences; the binaries drop those
+    (`tlbkit.bin.START_UP_NOTICES`)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True, text=True, env=env,
                           timeout=300)
@@ -65,15 +66,51 @@ def without_stamp(line):
 def test_start_up_is_quiet_and_list_has_no_empty_section(tmp_path):
     proc = run_module("tlbkit.bin.train", "--list")
     assert proc.returncode == 0
-    # Checked on every host: the binary prints nothing beyond what importing TensorFlow prints there.
+    # Checked on every host: none of TensorFlow's start-up notices, and nothing beyond the other lines
+    # importing TensorFlow prints there (test_tensorflow_start_up_notices_are_dropped_and_nothing_else covers
+    # the filter where TensorFlow prints no notice).
+    from tlbkit.bin import START_UP_NOTICES
+
     noise = tensorflow_import_noise()
-    extra = [line for line in proc.stderr.splitlines() if without_stamp(line) not in noise]
+    extra = [line for line in proc.stderr.splitlines()
+             if START_UP_NOTICES.search(line) or without_stamp(line) not in noise]
     assert not extra, extra[:5]
     lines = proc.stdout.splitlines()
     for i, line in enumerate(lines):
         if line.endswith(":") and not line.startswith(" "):
             assert i + 1 < len(lines) and lines[i + 1].startswith("  "), f"empty section {line!r}"
     assert "configs (by name" in proc.stdout and "  recall_cpu.gin" in proc.stdout
+
+
+FAKE_TENSORFLOW = """import os
+os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n"
+            b"I0000 00:00:1.5 7 port.cc:153] oneDNN custom operations are on. You may see slightly different "
+            b"numerical results due to floating-point round-off errors.\\n"
+            b"W0000 00:00:1.6 7 some.cc:1] a real warning\\n")
+"""
+
+
+@pytest.mark.parametrize("user_level", [None, "2", "0"])
+def test_tensorflow_start_up_notices_are_dropped_and_nothing_else(tmp_path, user_level):
+    """A stand-in `tensorflow` writes two start-up notices and a warning to file descriptor 2 at import:
+    `tlbkit.bin.import_tensorflow_quietly()` (what every binary calls once its flags are parsed; the real
+    binary: test_start_up_is_quiet_and_list_has_no_empty_section) passes on only the warning, at the default level (2)
+    as at one the user set; a user who sets TF_CPP_MIN_LOG_LEVEL=0 (every INFO line) sees all of it."""
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text(FAKE_TENSORFLOW)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    if user_level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = user_level
+    proc = subprocess.run([sys.executable, "-c", "import tlbkit.bin; tlbkit.bin.import_tensorflow_quietly(); import tensorflow; print(tensorflow.__file__)"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(tmp_path / "tensorflow" / "__init__.py")  # the stand-in was imported
+    lines = proc.stderr.splitlines()
+    if user_level != "0":
+        assert lines == ["W0000 00:00:1.6 7 some.cc:1] a real warning"], lines
+    else:
+        assert len(lines) == 3 and "oneDNN custom operations are on" in lines[1], lines
 
 
 def test_list_says_what_each_parameter_means():

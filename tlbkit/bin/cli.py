@@ -15,6 +15,8 @@ import traceback
 
 from absl import app, flags
 
+from tlbkit.bin import import_tensorflow_quietly
+
 FLAGS = flags.FLAGS
 GROUPS = {}  # group title -> flag names, in the order the binary defined them
 
@@ -355,6 +357,7 @@ def run_main(main_fn, argv):
              FileNotFoundError, PermissionError, RuntimeError)
     try:
         backends.check_supported()  # before Keras is imported: an unsupported backend stops here
+        import_tensorflow_quietly()  # without TensorFlow 2.21's start-up notices (tlbkit.bin)
         main_fn(argv)
     except KeyboardInterrupt:
         if FLAGS.traceback:
