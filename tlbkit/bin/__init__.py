@@ -57,4 +57,3 @@ def import_tensorflow_quietly():
     kept = [line for line in lines if not START_UP_NOTICES.search(line)]
     if kept:
         os.write(fd, ("\n".join(kept) + "\n").encode())
-
